@@ -1,0 +1,56 @@
+# videofusion: `make demo` runs the whole job on the demo data; `make test` runs the test suite.
+# Both create .venv/ and install the pinned dependencies first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VF := $(BIN)/videofusion
+EXP ?= demo
+DEMO_RAW := datasets/demo/raw
+DEMO_DATA := datasets/demo/records
+DEMO_VIDEOS ?= 480
+
+.PHONY: install test demo data train evaluate export predict tensorboard clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest
+
+data: install
+	$(VF) demo-data --output $(DEMO_RAW) --num-videos $(DEMO_VIDEOS) --seed 0
+	$(VF) prepare --manifest $(DEMO_RAW)/manifest.csv --output $(DEMO_DATA) --fps 10 --short-side 64 --num-shards 4
+
+train: install
+	$(VF) train --config experiments/$(EXP).py --workdir runs/$(EXP)
+
+evaluate: install
+	$(VF) evaluate --workdir runs/$(EXP) --split test
+
+export: install
+	rm -rf exports/$(EXP)
+	$(VF) export --workdir runs/$(EXP) --output exports/$(EXP)
+
+predict: install
+	$(VF) predict --model exports/$(EXP)/1 --top-k 3 $(DEMO_RAW)/videos/00000_left-low.mp4 $(DEMO_RAW)/videos/00003_right-high.mp4
+
+demo: install
+	rm -rf $(DEMO_RAW) $(DEMO_DATA) runs/demo exports/demo
+	$(MAKE) data
+	$(MAKE) train EXP=demo
+	$(MAKE) evaluate EXP=demo
+	$(MAKE) export EXP=demo
+	$(MAKE) predict EXP=demo
+
+tensorboard: install
+	$(BIN)/tensorboard --logdir runs
+
+clean:
+	rm -rf datasets/demo runs exports .pytest_cache

@@ -1,0 +1,36 @@
+"""videofusion: audio-visual (and text) video classification with Keras and TensorFlow."""
+
+import pathlib
+import re
+
+import setuptools
+
+_VERSION = re.search(
+    r'__version__ = "([^"]+)"',
+    (pathlib.Path(__file__).parent / "videofusion" / "__init__.py").read_text(),
+).group(1)
+
+setuptools.setup(
+    name="videofusion",
+    version=_VERSION,
+    description="Videos in, a trained audio-visual fusion model and a SavedModel out.",
+    long_description=(pathlib.Path(__file__).parent / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(include=["videofusion", "videofusion.*"]),
+    install_requires=[
+        "tensorflow==2.21.0",
+        "tensorboard==2.21.0",
+        "keras==3.15.1",
+        "keras-hub==0.32.0",
+        "av==18.1.0",
+        "opencv-python-headless==5.0.0.93",
+        "absl-py==2.5.1",
+        "ml-collections==1.1.0",
+        "numpy==2.4.6",
+        "tqdm==4.70.1",
+    ],
+    extras_require={"dev": ["pytest==9.2.0"]},
+    entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
+)

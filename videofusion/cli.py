@@ -1,0 +1,149 @@
+"""The `videofusion` command: `videofusion <verb> [flags]`; each verb calls one module.
+
+Verbs: demo-data, prepare, train, evaluate, export, predict (see `videofusion <verb> --help`).
+Flags are read here only and passed down as plain values.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def _demo_data_flags():
+    flags.DEFINE_string("output", None, "Folder for the videos and manifest.csv.", required=True)
+    flags.DEFINE_integer("num-videos", 240, "Number of videos (classes are balanced).")
+    flags.DEFINE_integer("seed", 0, "Random seed; the same seed gives the same files.")
+
+
+def _demo_data(_):
+    from videofusion import demo
+
+    demo.write_demo_dataset(FLAGS["output"].value, FLAGS["num-videos"].value, FLAGS["seed"].value)
+
+
+def _prepare_flags():
+    flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split].", required=True)
+    flags.DEFINE_string("output", None, "Folder for the shards and reports.", required=True)
+    flags.DEFINE_float("fps", 10.0, "Frames per second kept, chosen by timestamp.")
+    flags.DEFINE_integer("short-side", 128, "Short side of the stored frames, in pixels.")
+    flags.DEFINE_integer("sample-rate", 16000, "Audio sample rate (mono float32).")
+    flags.DEFINE_integer("num-shards", 4, "Shards per split (fewer if a split has fewer videos).")
+    flags.DEFINE_float("val-fraction", 0.1, "Share of videos without a split column that go to val.")
+    flags.DEFINE_float("test-fraction", 0.1, "Share of videos without a split column that go to test.")
+
+
+def _prepare(_):
+    from videofusion import prepare
+
+    options = prepare.PrepareOptions(
+        manifest=FLAGS["manifest"].value,
+        output_dir=FLAGS["output"].value,
+        fps=FLAGS["fps"].value,
+        short_side=FLAGS["short-side"].value,
+        sample_rate=FLAGS["sample-rate"].value,
+        num_shards=FLAGS["num-shards"].value,
+        val_fraction=FLAGS["val-fraction"].value,
+        test_fraction=FLAGS["test-fraction"].value,
+    )
+    summary = prepare.prepare_dataset(options)
+    if sum(summary["counts"].values()) == 0:
+        raise app.UsageError(f"no video could be prepared; see {options.output_dir}/errors.jsonl")
+
+
+def _train_flags():
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "Experiment file, e.g. experiments/demo.py.")
+    flags.mark_flag_as_required("config")
+    flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and the model.", required=True)
+
+
+def _train(_):
+    from videofusion import train
+
+    train.train(FLAGS.config, FLAGS.workdir)
+
+
+def _workdir_flag():
+    flags.DEFINE_string("workdir", None, "A `videofusion train` workdir.", required=True)
+
+
+def _evaluate_flags():
+    _workdir_flag()
+    flags.DEFINE_string("split", "test", "Split to evaluate: train, val or test.")
+
+
+def _evaluate(_):
+    from videofusion import evaluate
+
+    metrics = evaluate.evaluate(FLAGS.workdir, FLAGS.split)
+    print(json.dumps({k: metrics[k] for k in ("split", "accuracy", "top5_accuracy", "num_examples")}))
+
+
+def _export_flags():
+    _workdir_flag()
+    flags.DEFINE_string("output", None, "Export folder; the model goes to OUTPUT/<version>.", required=True)
+
+
+def _export(_):
+    from videofusion import export
+
+    print(export.export(FLAGS.workdir, FLAGS["output"].value))
+
+
+def _predict_flags():
+    flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
+    flags.DEFINE_integer("top-k", 5, "Labels to print per video.")
+
+
+def _predict(argv):
+    from videofusion import predict
+
+    paths = argv[1:]
+    if not paths:
+        raise app.UsageError("give one or more video files")
+    failed = 0
+    for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value):
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        failed += "error" in result
+    if failed:
+        logging.error("%d of %d videos could not be decoded", failed, len(paths))
+        sys.exit(1)
+
+
+VERBS = {
+    "demo-data": (_demo_data_flags, _demo_data, "write the demo videos and manifest"),
+    "prepare": (_prepare_flags, _prepare, "videos + manifest → TFRecord shards"),
+    "train": (_train_flags, _train, "train an experiment config"),
+    "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json"),
+    "export": (_export_flags, _export, "a run → a versioned SavedModel"),
+    "predict": (_predict_flags, _predict, "top-k labels for video files, as JSON lines"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: videofusion <verb> [flags]   (videofusion <verb> --help for its flags)", ""]
+    lines += [f"  {verb:<10} {description}" for verb, (_, _, description) in VERBS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Entry point of the `videofusion` console script."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] not in VERBS:
+        print(_usage(), file=sys.stderr)
+        sys.exit(0 if len(argv) >= 2 and argv[1] in ("-h", "--help") else 2)
+    verb = argv[1]
+    define_flags, run, _ = VERBS[verb]
+    define_flags()
+    app.run(run, argv=[f"videofusion {verb}"] + argv[2:])
+
+
+if __name__ == "__main__":
+    main()

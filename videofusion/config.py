@@ -1,0 +1,79 @@
+"""Experiment configs: the defaults every `experiments/NAME.py` starts from, and run-config files.
+
+An experiment is a Python file whose `get_config()` returns an `ml_collections.ConfigDict` (the
+big_vision / scenic convention). Field names that scripts set from the command line are fixed by
+../shared/GUIDE.md §3 (`data.num_frames`, `model.fusion`, `train.epochs`, ...).
+
+Example:
+
+>>> config = base_config()
+>>> config.model.fusion, config.train.strategy
+('cross_attention', 'auto')
+"""
+
+import json
+import os
+
+import ml_collections
+
+from videofusion import fileio
+
+RUN_CONFIG_FILE = "config.json"
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults for every field; experiments override what they need."""
+    config = ml_collections.ConfigDict()
+    config.data = ml_collections.ConfigDict(
+        dict(
+            dir="datasets/demo/records",
+            num_frames=8,
+            stride=1,
+            image_size=64,
+            mel_bins=64,
+            # Filled in from the prepared data's dataset.json when training starts.
+            fps=0.0,
+            sample_rate=0,
+            short_side=0,
+        )
+    )
+    config.model = ml_collections.ConfigDict(
+        dict(
+            modalities="video,audio",
+            video_encoder="lstm",
+            fusion="cross_attention",
+            embed_dim=128,
+            num_heads=4,
+            dropout=0.1,
+        )
+    )
+    config.train = ml_collections.ConfigDict(
+        dict(
+            epochs=10,
+            batch_size=16,
+            learning_rate=1e-3,
+            mixed_precision=False,
+            strategy="auto",
+            seed=0,
+        )
+    )
+    config.eval = ml_collections.ConfigDict(
+        dict(split="test", batch_size=32, num_clips=1, num_crops=1, top_k=5)
+    )
+    return config
+
+
+def save_run_config(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Writes the resolved config of a run to `workdir/config.json`; returns the path."""
+    path = os.path.join(workdir, RUN_CONFIG_FILE)
+    fileio.write_json(path, json.loads(config.to_json()))
+    return path
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a run in `workdir` was trained with."""
+    path = os.path.join(workdir, RUN_CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {workdir} a `videofusion train` workdir?")
+    with open(path, encoding="utf-8") as f:
+        return ml_collections.ConfigDict(json.load(f))

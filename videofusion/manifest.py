@@ -1,0 +1,104 @@
+"""Reading the inputs of `prepare`: a CSV manifest, split assignment and the label vocabulary.
+
+A manifest has a header row with at least `path` and `label`; `text` and `split` are optional. Relative
+paths are relative to the manifest's folder.
+
+Example:
+
+>>> entries, problems = read_manifest("datasets/demo/raw/manifest.csv")  # doctest: +SKIP
+>>> assign_split("videos/00001.mp4", val_fraction=0.1, test_fraction=0.2)
+'train'
+"""
+
+import csv
+import dataclasses
+import hashlib
+import os
+from typing import List, Optional, Tuple
+
+SPLITS = ("train", "val", "test")
+REQUIRED_COLUMNS = ("path", "label")
+
+
+class ManifestError(Exception):
+    """The manifest as a whole cannot be used (missing file or columns)."""
+
+
+@dataclasses.dataclass
+class Entry:
+    """One input video: `path` as written in the manifest, `resolved` the file to open."""
+
+    path: str
+    resolved: str
+    label: str
+    split: Optional[str] = None
+    text: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Problem:
+    """An input that is skipped, and why."""
+
+    path: str
+    reason: str
+
+
+def _entry_from_row(row: dict, line: int, root: str) -> Tuple[Optional[Entry], Optional[Problem]]:
+    path = (row.get("path") or "").strip()
+    label = (row.get("label") or "").strip()
+    where = f"manifest line {line}"
+    if None in row:
+        return None, Problem(path or where, f"{where}: more fields than header columns")
+    if not path:
+        return None, Problem(where, f"{where}: empty path")
+    if not label:
+        return None, Problem(path, f"{where}: no label")
+    split = (row.get("split") or "").strip() or None
+    if split is not None and split not in SPLITS:
+        return None, Problem(path, f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
+    text = row.get("text")
+    resolved = path if os.path.isabs(path) else os.path.join(root, path)
+    return Entry(path, resolved, label, split, text if text else None), None
+
+
+def read_manifest(manifest_path: str) -> Tuple[List[Entry], List[Problem]]:
+    """Reads a CSV manifest into entries, and the rows that cannot be used into problems.
+
+    Raises:
+      ManifestError: the file is missing or its header lacks `path` or `label`.
+    """
+    if not os.path.isfile(manifest_path):
+        raise ManifestError(f"{manifest_path}: manifest not found")
+    root = os.path.dirname(os.path.abspath(manifest_path))
+    with open(manifest_path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(
+                f"{manifest_path}: header must have columns {', '.join(REQUIRED_COLUMNS)}; "
+                f"missing {', '.join(missing)} (header was {reader.fieldnames})"
+            )
+        entries, problems = [], []
+        for row in reader:
+            entry, problem = _entry_from_row(row, reader.line_num, root)
+            if entry is not None:
+                entries.append(entry)
+            if problem is not None:
+                problems.append(problem)
+    return entries, problems
+
+
+def assign_split(path: str, val_fraction: float, test_fraction: float) -> str:
+    """A deterministic split for `path`, from a hash of the path (same file, same split, every run)."""
+    digest = hashlib.sha256(path.encode("utf-8")).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def label_vocabulary(entries: List[Entry]) -> List[str]:
+    """The sorted labels; a label's index is its position (the line number in `labels.txt`)."""
+    return sorted({e.label for e in entries})

@@ -1,0 +1,35 @@
+"""Video encoders: clip frames `[batch, time, size, size, 3]` → video tokens `[batch, tokens, dim]`.
+
+- `frame`: the article's CNN (`article_cnn.py`) on the middle frame only — one token. It cannot see
+  motion; it is the baseline every other encoder must beat.
+- `lstm`: the same CNN on every frame (`TimeDistributed`), then an LSTM over time, one token per frame
+  (the article's CNN → RNN/LSTM pipeline). The LSTM stays in float32 under mixed precision: its bfloat16
+  path fails under the JAX GPU backend.
+
+Example:
+
+>>> frames = keras.Input((8, 32, 32, 3))
+>>> encode_video(frames, "lstm", dim=64).shape
+(None, 8, 64)
+"""
+
+import keras
+
+from videofusion.models import layers
+from videofusion.models.article_cnn import article_cnn
+
+VIDEO_ENCODERS = ("frame", "lstm")
+
+
+def encode_video(frames, encoder: str, dim: int):
+    """Applies video encoder `encoder` to a `frames` tensor of the functional graph."""
+    image_size = frames.shape[2]
+    cnn = article_cnn(image_size)
+    if encoder == "frame":
+        embedding = cnn(layers.MiddleFrame(name="middle_frame")(frames))
+        tokens = keras.layers.Reshape((1, 128), name="frame_token")(embedding)
+        return keras.layers.Dense(dim, name="frame_projection")(tokens)
+    if encoder == "lstm":
+        per_frame = keras.layers.TimeDistributed(cnn, name="frame_cnn")(frames)
+        return keras.layers.LSTM(dim, return_sequences=True, dtype="float32", name="lstm")(per_frame)
+    raise ValueError(f"model.video_encoder={encoder!r} is not one of {', '.join(VIDEO_ENCODERS)}")

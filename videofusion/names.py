@@ -1,0 +1,22 @@
+"""Names shared by the pipeline, the models and the exported signature (no TensorFlow import here).
+
+Modalities are what `model.modalities` lists; model inputs are the keys of the features dict that the
+pipeline yields and the functional model takes.
+"""
+
+# Modalities.
+VIDEO = "video"
+AUDIO = "audio"
+TEXT = "text"
+MODALITIES = (VIDEO, AUDIO, TEXT)
+
+# Model inputs.
+FRAMES = "frames"  # float32 [batch, num_frames, image_size, image_size, 3] in [0, 1]
+MEL = "mel"  # float32 [batch, mel_frames, mel_bins], log-mel spectrogram
+
+# Exported signature.
+SERVING_FRAMES = "frames"  # uint8 [batch, frames, height, width, 3]
+SERVING_WAVEFORM = "waveform"  # float32 [batch, samples], mono at the dataset's sample rate
+PROBABILITIES = "probabilities"
+TOP_K_LABELS = "top_k_labels"
+TOP_K_SCORES = "top_k_scores"

@@ -1,0 +1,106 @@
+"""Training: config + workdir → TensorBoard logs, per-epoch checkpoints and the final `model.keras`.
+
+Reads top-down: seed and precision → strategy → data → model → fit → save. Interrupted runs resume
+from `workdir/backup` (Keras `BackupAndRestore`) when the same command is run again.
+
+Example:
+
+>>> model = train(get_config(), "runs/demo")  # doctest: +SKIP
+"""
+
+import os
+import sys
+
+import keras
+import ml_collections
+from absl import logging
+
+from videofusion import config as config_lib
+from videofusion import fileio
+from videofusion import pipeline, prepare, strategy as strategy_lib, workdir as workdir_lib
+from videofusion.models import InputShapes, build_model
+from videofusion.transforms import ClipSpec
+
+
+def resolve_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A copy of `config` with the prepared data's frame rate, sample rate and size filled in."""
+    info = prepare.read_dataset_info(config.data.dir)
+    resolved = ml_collections.ConfigDict(config.to_dict())
+    resolved.data.fps = float(info["fps"])
+    resolved.data.sample_rate = int(info["sample_rate"])
+    resolved.data.short_side = int(info["short_side"])
+    return resolved
+
+
+def input_shapes(spec: ClipSpec) -> InputShapes:
+    """The model's static input sizes for clips of `spec`."""
+    return InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins)
+
+
+def _set_up(config: ml_collections.ConfigDict) -> None:
+    keras.utils.set_random_seed(config.train.seed)
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.train.mixed_precision else "float32"
+    )
+
+
+def _datasets(config, spec: ClipSpec, replicas: int):
+    batch_size = config.train.batch_size * replicas
+    train_ds = pipeline.make_dataset(
+        config.data.dir, "train", spec, batch_size, training=True, seed=config.train.seed
+    )
+    try:
+        val_ds = pipeline.make_dataset(config.data.dir, "val", spec, batch_size, training=False)
+    except FileNotFoundError:
+        logging.warning("No val split in %s: training without validation", config.data.dir)
+        val_ds = None
+    return train_ds, val_ds
+
+
+def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
+    model = build_model(config.model, input_shapes(spec), num_classes)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=[
+            "accuracy",
+            keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5_accuracy"),
+        ],
+    )
+    return model
+
+
+def _callbacks(paths: workdir_lib.RunPaths):
+    return [
+        keras.callbacks.TensorBoard(paths.tensorboard),
+        keras.callbacks.ModelCheckpoint(os.path.join(paths.checkpoints, "last.keras")),
+        keras.callbacks.BackupAndRestore(paths.backup),
+    ]
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
+    """Trains the model `config` describes; writes everything into `workdir`; returns the model."""
+    config = resolve_data_config(config)
+    _set_up(config)
+    strategy = strategy_lib.make_strategy(config.train.strategy)
+    spec = ClipSpec.from_config(config.data)
+    train_ds, val_ds = _datasets(config, spec, strategy.num_replicas_in_sync)
+    labels = prepare.read_dataset_info(config.data.dir)["labels"]
+    with strategy.scope():
+        model = _compiled_model(config, spec, len(labels))
+    logging.info("Model %s: %d parameters", model.name, model.count_params())
+    paths = workdir_lib.RunPaths(workdir)
+    os.makedirs(paths.checkpoints, exist_ok=True)
+    config_lib.save_run_config(config, workdir)
+    workdir_lib.save_labels(config.data.dir, workdir)
+    model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.train.epochs,
+        callbacks=_callbacks(paths),
+        verbose=1 if sys.stderr.isatty() else 2,
+    )
+    with fileio.atomic_path(paths.model) as tmp:
+        model.save(tmp)
+    logging.info("Saved %s", paths.model)
+    return model

@@ -1,0 +1,54 @@
+"""The files of a training run's workdir, and what later stages (evaluate, export) read from them.
+
+Layout of `runs/NAME/`: `config.json` (the resolved config), `labels.txt`, `model.keras` (the final
+model), `checkpoints/last.keras` (saved after every epoch), `backup/` (for resuming an interrupted fit) and
+`tensorboard/` (logs for `make tensorboard`).
+
+Example:
+
+>>> paths = RunPaths("runs/demo")
+>>> paths.model
+'runs/demo/model.keras'
+"""
+
+import os
+import shutil
+from typing import List
+
+import keras
+
+from videofusion import config as config_lib
+from videofusion import prepare
+
+
+class RunPaths:
+    """Paths inside one workdir."""
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.model = os.path.join(workdir, "model.keras")
+        self.labels = os.path.join(workdir, prepare.LABELS_FILE)
+        self.checkpoints = os.path.join(workdir, "checkpoints")
+        self.backup = os.path.join(workdir, "backup")
+        self.tensorboard = os.path.join(workdir, "tensorboard")
+
+
+def save_labels(data_dir: str, workdir: str) -> None:
+    """Copies the prepared data's `labels.txt` into the run."""
+    os.makedirs(workdir, exist_ok=True)
+    shutil.copyfile(os.path.join(data_dir, prepare.LABELS_FILE), RunPaths(workdir).labels)
+
+
+def load_labels(workdir: str) -> List[str]:
+    """The class names of a run, index = position."""
+    with open(RunPaths(workdir).labels, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.strip()]
+
+
+def load_run(workdir: str):
+    """(config, labels, model) of a finished run."""
+    paths = RunPaths(workdir)
+    if not os.path.isfile(paths.model):
+        raise FileNotFoundError(f"{paths.model} not found: train first (`videofusion train --workdir {workdir}`)")
+    config = config_lib.load_run_config(workdir)
+    return config, load_labels(workdir), keras.models.load_model(paths.model)
