@@ -14,8 +14,7 @@ is in `assets.extra/videofusion.json`, the place TF Serving leaves alone.
 
 Example:
 
->>> path = export("runs/demo", "exports/demo")  # doctest: +SKIP
->>> path
+>>> export("runs/demo", "exports/demo")  # doctest: +SKIP
 'exports/demo/1'
 """
 

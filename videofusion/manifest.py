@@ -7,7 +7,7 @@ Example:
 
 >>> entries, problems = read_manifest("datasets/demo/raw/manifest.csv")  # doctest: +SKIP
 >>> assign_split("videos/00001.mp4", val_fraction=0.1, test_fraction=0.2)
-'train'
+'val'
 """
 
 import csv

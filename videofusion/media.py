@@ -9,7 +9,7 @@ in memory. The file is demuxed once; video and audio packets are decoded as they
 Example:
 
 >>> media = read_media("clip.mp4", fps=10, short_side=64)  # doctest: +SKIP
->>> len(media.frames), media.frames[0].shape, media.waveform.dtype
+>>> len(media.frames), media.frames[0].shape, media.waveform.dtype  # doctest: +SKIP
 (20, (64, 64, 3), dtype('float32'))
 """
 

@@ -17,7 +17,7 @@ Example:
 >>> ds = make_dataset("datasets/demo/records", "train", spec, batch_size=8, training=True)  # doctest: +SKIP
 >>> features, labels = next(iter(ds))  # doctest: +SKIP
 >>> features["frames"].shape, features["mel"].shape  # doctest: +SKIP
-(TensorShape([8, 8, 64, 64, 3]), TensorShape([8, 158, 64]))
+(TensorShape([8, 8, 64, 64, 3]), TensorShape([8, 78, 64]))
 """
 
 import glob

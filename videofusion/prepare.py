@@ -10,7 +10,7 @@ Example:
 >>> summary = prepare_dataset(PrepareOptions(manifest="datasets/demo/raw/manifest.csv",
 ...                                          output_dir="datasets/demo/records"))  # doctest: +SKIP
 >>> summary["counts"]["train"]  # doctest: +SKIP
-168
+336
 """
 
 import collections

@@ -3,7 +3,7 @@
 Example:
 
 >>> import numpy as np
->>> MiddleFrame()(np.arange(6, dtype="float32").reshape(1, 3, 2)).tolist()
+>>> keras.ops.convert_to_numpy(MiddleFrame()(np.arange(6, dtype="float32").reshape(1, 3, 2))).tolist()
 [[2.0, 3.0]]
 """
 
