@@ -18,7 +18,7 @@ def _records(data_dir, split):
 
 def test_demo_records_have_the_schema_and_the_reports(demo_records):
     assert sorted(os.listdir(demo_records)) == sorted(
-        ["dataset.json", "errors.jsonl", "labels.txt"]
+        [".prepare", "dataset.json", "errors.jsonl", "labels.txt"]
         + [prepare.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
     )
     labels = open(os.path.join(demo_records, "labels.txt")).read().split()
@@ -68,7 +68,7 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     assert "not found" in reasons["gone.mp4"]
     assert "no label" in reasons["no_label.mp4"]
     assert summary["num_errors"] == 4
-    assert not [name for name in os.listdir(output) if name.startswith(".")]  # no temp files left
+    assert not [name for name in os.listdir(output) if ".tmp-" in name]  # no temp files left
     (clip,) = _records(str(output), "train")
     assert clip[records.FILENAME].numpy().decode() == "good one.mp4"
     assert clip[records.IMAGES].shape[0] == 4  # 10 frames at 25 fps = 0.4 s, at 10 fps

@@ -28,32 +28,60 @@ def _demo_data(_):
 
 
 def _prepare_flags():
-    flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split].", required=True)
+    flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split,start,end].")
+    flags.DEFINE_string("input-dir", None, "Instead of a manifest: ROOT/<label>/<video> folders.")
     flags.DEFINE_string("output", None, "Folder for the shards and reports.", required=True)
     flags.DEFINE_float("fps", 10.0, "Frames per second kept, chosen by timestamp.")
     flags.DEFINE_integer("short-side", 128, "Short side of the stored frames, in pixels.")
     flags.DEFINE_integer("sample-rate", 16000, "Audio sample rate (mono float32).")
+    flags.DEFINE_float("max-clip-seconds", 30.0, "Longer videos become consecutive records (0: never).")
     flags.DEFINE_integer("num-shards", 4, "Shards per split (fewer if a split has fewer videos).")
+    flags.DEFINE_integer("workers", 0, "Decoding processes (0: one per CPU core).")
     flags.DEFINE_float("val-fraction", 0.1, "Share of videos without a split column that go to val.")
     flags.DEFINE_float("test-fraction", 0.1, "Share of videos without a split column that go to test.")
+    flags.DEFINE_boolean("strict", False, "Exit with status 1 if any input was skipped.")
 
 
 def _prepare(_):
-    from videofusion import prepare
+    from videofusion import manifest, prepare
 
     options = prepare.PrepareOptions(
-        manifest=FLAGS["manifest"].value,
         output_dir=FLAGS["output"].value,
+        manifest=FLAGS["manifest"].value,
+        input_dir=FLAGS["input-dir"].value,
         fps=FLAGS["fps"].value,
         short_side=FLAGS["short-side"].value,
         sample_rate=FLAGS["sample-rate"].value,
+        max_clip_seconds=FLAGS["max-clip-seconds"].value,
         num_shards=FLAGS["num-shards"].value,
+        workers=FLAGS["workers"].value,
         val_fraction=FLAGS["val-fraction"].value,
         test_fraction=FLAGS["test-fraction"].value,
     )
-    summary = prepare.prepare_dataset(options)
+    try:
+        summary = prepare.prepare_dataset(options)
+    except manifest.ManifestError as error:
+        logging.error("%s", error)
+        sys.exit(2)
+    errors = os.path.join(options.output_dir, prepare.ERRORS_FILE)
     if sum(summary["counts"].values()) == 0:
-        raise app.UsageError(f"no video could be prepared; see {options.output_dir}/errors.jsonl")
+        logging.error("No record was written; see %s", errors)
+        sys.exit(1)
+    if FLAGS.strict and summary["num_errors"]:
+        logging.error("--strict: %d inputs were skipped; see %s", summary["num_errors"], errors)
+        sys.exit(1)
+
+
+def _no_flags():
+    """For verbs that take only positional arguments."""
+
+
+def _info(argv):
+    from videofusion import dataset_info
+
+    if len(argv) != 2:
+        raise app.UsageError("usage: videofusion info DIR")
+    print(dataset_info.format_info(argv[1]))
 
 
 def _train_flags():
@@ -120,6 +148,7 @@ def _predict(argv):
 VERBS = {
     "demo-data": (_demo_data_flags, _demo_data, "write the demo videos and manifest"),
     "prepare": (_prepare_flags, _prepare, "videos + manifest → TFRecord shards"),
+    "info": (_no_flags, _info, "summary of a prepared data folder (dataset.json)"),
     "train": (_train_flags, _train, "train an experiment config"),
     "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json"),
     "export": (_export_flags, _export, "a run → a versioned SavedModel"),

@@ -1,7 +1,8 @@
-"""Reading the inputs of `prepare`: a CSV manifest, split assignment and the label vocabulary.
+"""Reading the inputs of `prepare`: a CSV manifest or class folders, splits and the label vocabulary.
 
-A manifest has a header row with at least `path` and `label`; `text` and `split` are optional. Relative
-paths are relative to the manifest's folder.
+A manifest has a header row with at least `path` and `label`; `text`, `split`, `start` and `end`
+(seconds) are optional. Relative paths are relative to the manifest's folder. Class folders are
+`ROOT/<label>/<video>`.
 
 Example:
 
@@ -33,6 +34,8 @@ class Entry:
     label: str
     split: Optional[str] = None
     text: Optional[str] = None
+    start: Optional[float] = None
+    end: Optional[float] = None
 
 
 @dataclasses.dataclass
@@ -56,9 +59,25 @@ def _entry_from_row(row: dict, line: int, root: str) -> Tuple[Optional[Entry], O
     split = (row.get("split") or "").strip() or None
     if split is not None and split not in SPLITS:
         return None, Problem(path, f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
+    try:
+        start, end = _seconds(row.get("start")), _seconds(row.get("end"))
+    except ValueError as error:
+        return None, Problem(path, f"{where}: {error}")
+    if start is not None and end is not None and end <= start:
+        return None, Problem(path, f"{where}: end {end} s is not after start {start} s")
     text = row.get("text")
     resolved = path if os.path.isabs(path) else os.path.join(root, path)
-    return Entry(path, resolved, label, split, text if text else None), None
+    return Entry(path, resolved, label, split, text if text else None, start, end), None
+
+
+def _seconds(value: Optional[str]) -> Optional[float]:
+    value = (value or "").strip()
+    if not value:
+        return None
+    seconds = float(value)  # ValueError names the bad text
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"time {value!r} must be a non-negative number of seconds")
+    return seconds
 
 
 def read_manifest(manifest_path: str) -> Tuple[List[Entry], List[Problem]]:
@@ -88,8 +107,42 @@ def read_manifest(manifest_path: str) -> Tuple[List[Entry], List[Problem]]:
     return entries, problems
 
 
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .flv .wmv .3gp .ogv".split()
+)
+
+
+def read_class_folders(root: str) -> Tuple[List[Entry], List[Problem]]:
+    """Entries for `root/<label>/<video>` (any depth below the label folder), sorted by path.
+
+    Files whose extension is not a video extension are reported as problems, hidden files ignored.
+    """
+    if not os.path.isdir(root):
+        raise ManifestError(f"{root}: input folder not found")
+    entries, problems = [], []
+    for label in sorted(os.listdir(root)):
+        label_dir = os.path.join(root, label)
+        if label.startswith(".") or not os.path.isdir(label_dir):
+            continue
+        for directory, subdirs, files in os.walk(label_dir):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                resolved = os.path.join(directory, name)
+                relative = os.path.relpath(resolved, root)
+                if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
+                    entries.append(Entry(relative, resolved, label))
+                else:
+                    problems.append(Problem(relative, "not a video file extension"))
+    return entries, problems
+
+
 def assign_split(path: str, val_fraction: float, test_fraction: float) -> str:
-    """A deterministic split for `path`, from a hash of the path (same file, same split, every run)."""
+    """A deterministic split for `path`, from a hash of the path (same file, same split, every run).
+
+    Every segment of one source file gets the same split, so segments never straddle splits.
+    """
     digest = hashlib.sha256(path.encode("utf-8")).digest()
     u = int.from_bytes(digest[:8], "big") / 2.0**64
     if u < test_fraction:

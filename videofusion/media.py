@@ -1,10 +1,14 @@
-"""Media decoding with PyAV: a video file → frames at a target rate and 16 kHz mono float32 audio.
+"""Media decoding with PyAV: a video file → frames at a target rate and mono float32 audio, streamed.
 
 Frames are chosen by presentation timestamp, not by index: the frame kept for time `t` is the last one
 whose timestamp is at or before `t`, so a 25 fps or variable-rate source resampled to 10 fps shows what a
-player would show at each tenth of a second. Each kept frame is scaled by FFmpeg so that its short side
-is `short_side` pixels, then handed to `frame_fn` (e.g. a JPEG encoder) so that raw frames never pile up
-in memory. The file is demuxed once; video and audio packets are decoded as they arrive.
+player would show at each tenth of a second. Each kept frame is scaled by FFmpeg so that its short side is
+`short_side` pixels, turned upright when the file carries rotation metadata, and handed to `frame_fn`
+(e.g. a JPEG encoder), so raw frames never pile up. Audio is downmixed and resampled by FFmpeg and placed
+on the video's clock (leading silence where audio starts late, samples dropped where it starts early).
+
+The file is demuxed once and cut into consecutive segments of at most `max_clip_seconds`; each segment
+is yielded as soon as its frames and audio are complete, so memory stays bounded whatever the length.
 
 Example:
 
@@ -14,13 +18,17 @@ Example:
 """
 
 import dataclasses
+import math
 import os
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import av
 import numpy as np
 
 _EPSILON_S = 1e-6
+# A file whose decoded video ends this much before its declared duration is reported as truncated.
+_TRUNCATION_TOLERANCE_S = 0.5
+_TRUNCATION_TOLERANCE_FRACTION = 0.05
 
 
 class MediaError(Exception):
@@ -34,13 +42,18 @@ class MediaError(Exception):
 
 @dataclasses.dataclass
 class Media:
-    """Decoded media: `frames` (whatever `frame_fn` made of each frame) and the mono waveform."""
+    """Decoded media: `frames` (whatever `frame_fn` made of each frame) and the mono waveform.
+
+    `start_s` is the time of the first frame relative to the start of the file (or of the span asked
+    for), `duration_s` the time the frames cover.
+    """
 
     frames: List[Any]
     frame_rate: float
     waveform: np.ndarray
     sample_rate: int
     has_audio: bool
+    start_s: float
     duration_s: float
 
 
@@ -54,57 +67,280 @@ def scaled_size(width: int, height: int, short_side: int) -> tuple:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-class _FrameResampler:
-    """Turns a stream of timestamped frames into frames at `fps`, by presentation time."""
+def _rgb(frame: av.VideoFrame, short_side: int) -> np.ndarray:
+    """The frame as upright uint8 RGB `[h, w, 3]` with short side `short_side`."""
+    width, height = scaled_size(frame.width, frame.height, short_side)
+    rgb = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+    quarter_turns = round(frame.rotation / 90) % 4  # rotation: counter-clockwise degrees for display
+    return np.ascontiguousarray(np.rot90(rgb, quarter_turns)) if quarter_turns else rgb
 
-    def __init__(self, fps: float, short_side: int, frame_fn: Callable[[np.ndarray], Any]):
-        self._step = 1.0 / fps
+
+class _FrameSampler:
+    """Turns timestamped frames into frames at `fps` from `origin_s`, by presentation time."""
+
+    def __init__(self, fps: float, short_side: int, frame_fn, origin_s: float, end_s: Optional[float]):
+        self.step = 1.0 / fps
         self._short_side = short_side
         self._frame_fn = frame_fn
-        self._origin: Optional[float] = None
+        self.origin = origin_s
+        self._end = end_s
         self._held = None
         self._held_output = None
-        self._last_time = 0.0
-        self._last_duration = self._step
-        self.outputs: List[Any] = []
+        self._last_time = None
+        self._last_duration = self.step
+        self.emitted = 0
 
-    def _emit_held(self):
-        if self._held_output is None:
-            width, height = scaled_size(self._held.width, self._held.height, self._short_side)
-            rgb = self._held.reformat(width=width, height=height, format="rgb24").to_ndarray()
-            self._held_output = self._frame_fn(rgb)
-        self.outputs.append(self._held_output)
+    def target(self, index: int) -> float:
+        return self.origin + index * self.step
 
-    def _next_target(self) -> float:
-        return self._origin + len(self.outputs) * self._step
+    def _due(self, before: float) -> Iterator[Any]:
+        while self.target(self.emitted) < before - _EPSILON_S and (
+            self._end is None or self.target(self.emitted) < self._end - _EPSILON_S
+        ):
+            if self._held_output is None:
+                self._held_output = self._frame_fn(_rgb(self._held, self._short_side))
+            self.emitted += 1
+            yield self._held_output
 
-    def push(self, frame: av.VideoFrame, time_s: float, duration_s: Optional[float]):
-        if self._origin is None:
-            self._origin = time_s
-        while self._held is not None and self._next_target() < time_s - _EPSILON_S:
-            self._emit_held()
-        self._held, self._held_output = frame, None
+    def push(self, frame: av.VideoFrame, time_s: float, duration_s: Optional[float]) -> Iterator[Any]:
+        """Yields the output frames that are due before `frame` is shown, then holds `frame`."""
+        if self._held is not None:
+            yield from self._due(time_s)
+        if self._held is None or time_s <= self.target(self.emitted) + _EPSILON_S:
+            self._held, self._held_output = frame, None
         if duration_s:
             self._last_duration = duration_s
-        elif time_s > self._last_time:
+        elif self._last_time is not None and time_s > self._last_time:
             self._last_duration = time_s - self._last_time
-        self._last_time = time_s
+        self._last_time = max(time_s, self._last_time or time_s)
 
-    def finish(self) -> float:
-        """Emits the frames still due before the end of the last frame; returns the video's duration."""
+    def finish(self) -> Iterator[Any]:
+        """Yields the frames still due before the end of the last frame (at least one)."""
         if self._held is None:
-            return 0.0
-        end = self._last_time + self._last_duration
-        while not self.outputs or self._next_target() < end - _EPSILON_S:
-            self._emit_held()
-        return end - self._origin
+            return
+        yield from self._due(max(self._last_time + self._last_duration, self.origin + 2 * _EPSILON_S))
+
+    @property
+    def stopped_at_end(self) -> bool:
+        """True once every frame of a span with an end time has been emitted."""
+        return self._end is not None and self.target(self.emitted) >= self._end - _EPSILON_S
+
+
+class _AudioTrack:
+    """Mono float32 samples on the video's clock, kept only until the segments that need them are out."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        self._chunks: List[np.ndarray] = []
+        self._buffer_start = 0  # sample index (on the video clock) of the first buffered sample
+        self._buffered = 0
+        self._next_index: Optional[int] = None  # where the next resampled sample goes
+        self.finished = False
+        self.seen = False
+
+    @property
+    def end(self) -> int:
+        return self._buffer_start + self._buffered
+
+    def _append(self, samples: np.ndarray):
+        if self._next_index is None:
+            return
+        if self._next_index < self._buffer_start:
+            samples = samples[self._buffer_start - self._next_index :]
+            self._next_index = self._buffer_start
+        if self._next_index > self.end:  # audio starts after the video: leading silence
+            gap = self._next_index - self.end
+            self._chunks.append(np.zeros(gap, np.float32))
+            self._buffered += gap
+        if len(samples):
+            self._chunks.append(samples)
+            self._buffered += len(samples)
+        self._next_index = self.end
+
+    def push(self, frame: av.AudioFrame, time_s: Optional[float], origin_s: float):
+        """Adds a decoded frame that plays at `time_s` (None: right after the previous one)."""
+        if self._next_index is None:
+            start = (time_s if time_s is not None else origin_s) - origin_s
+            self._next_index = int(round(start * self.sample_rate))
+            self.seen = True
+        for out in self._resampler.resample(frame):
+            self._append(out.to_ndarray().reshape(-1))
+
+    def finish(self):
+        if self.seen:
+            for out in self._resampler.resample(None):
+                self._append(out.to_ndarray().reshape(-1))
+        self.finished = True
+
+    def take(self, first: int, count: int) -> np.ndarray:
+        """Samples `[first, first + count)`, zero-padded; drops everything before `first + count`."""
+        buffer = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+        window = buffer[max(0, first - self._buffer_start) : max(0, first + count - self._buffer_start)]
+        window = np.pad(window, (0, count - len(window)))
+        keep_from = max(0, first + count - self._buffer_start)
+        rest = buffer[keep_from:]
+        self._chunks, self._buffer_start, self._buffered = [rest], first + count, len(rest)
+        return np.clip(window, -1.0, 1.0).astype(np.float32)
 
 
 def _frame_time(frame, stream, index: int) -> float:
     if frame.pts is not None and stream.time_base is not None:
         return float(frame.pts * stream.time_base)
-    rate = float(stream.average_rate or 25)
-    return index / rate
+    return index / float(stream.average_rate or 25)
+
+
+def _declared_duration(container, stream) -> Optional[float]:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1e6
+    return None
+
+
+class _Segmenter:
+    """Collects output frames into segments and pairs each with its audio window."""
+
+    def __init__(self, sampler: _FrameSampler, audio: Optional[_AudioTrack], sample_rate: int, frames_per_segment: int):
+        self._sampler = sampler
+        self._audio = audio
+        self._sample_rate = sample_rate
+        self._per_segment = frames_per_segment
+        self._current: List[Any] = []
+        self._first_index = 0
+        self._pending: List[tuple] = []
+
+    def add(self, outputs: Iterator[Any]):
+        for output in outputs:
+            self._current.append(output)
+            if len(self._current) == self._per_segment:
+                self._close()
+
+    def _close(self):
+        if self._current:
+            self._pending.append((self._first_index, self._current))
+            self._first_index += len(self._current)
+            self._current = []
+
+    def ready(self, flush: bool = False) -> Iterator[Media]:
+        if flush:
+            self._close()
+        step = self._sampler.step
+        while self._pending:
+            first, frames = self._pending[0]
+            start_s = first * step
+            first_sample = int(round(start_s * self._sample_rate))
+            count = int(round((first + len(frames)) * step * self._sample_rate)) - first_sample
+            if self._audio is not None and not (flush or self._audio.finished or self._audio.end >= first_sample + count):
+                return
+            self._pending.pop(0)
+            if self._audio is not None and self._audio.seen:
+                waveform = self._audio.take(first_sample, count)
+            else:
+                waveform = np.zeros(count, np.float32)
+            yield Media(frames, 1.0 / step, waveform, self._sample_rate,
+                        self._audio is not None and self._audio.seen, start_s, len(frames) * step)
+
+
+def iter_segments(
+    path: str,
+    *,
+    fps: float,
+    short_side: int,
+    sample_rate: int = 16000,
+    max_clip_seconds: Optional[float] = None,
+    start_s: Optional[float] = None,
+    end_s: Optional[float] = None,
+    frame_fn: Callable[[np.ndarray], Any] = lambda rgb: rgb,
+) -> Iterator[Media]:
+    """Decodes `path` (or its `[start_s, end_s)` span) into consecutive segments, streaming.
+
+    Args:
+      path: a video file PyAV (FFmpeg) can read.
+      fps: target frame rate; frames are picked by presentation timestamp.
+      short_side: the short side of the output frames, in pixels.
+      sample_rate: the output audio rate; a file without audio gets silence of the video's length.
+      max_clip_seconds: longest segment; None for one segment with everything.
+      start_s, end_s: the span to decode, in seconds from the start of the file (None: all of it).
+      frame_fn: applied to each output frame (uint8 RGB `[height, width, 3]`), e.g. a JPEG encoder.
+
+    Yields:
+      `Media` per segment; `start_s` of each is relative to the first frame of the span.
+
+    Raises:
+      MediaError: the file is missing, empty, unreadable, truncated, or has no video stream or frames.
+    """
+    if not os.path.exists(path):
+        raise MediaError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise MediaError(path, "file is empty (0 bytes)")
+    try:
+        yield from _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn)
+    except MediaError:
+        raise
+    except (av.FFmpegError, ValueError, OSError, IndexError) as error:
+        raise MediaError(path, f"cannot decode: {error}") from error
+
+
+def _stream_start(stream) -> float:
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn):
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise MediaError(path, "no video stream")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        audio_stream = container.streams.audio[0] if container.streams.audio else None
+        origin = _stream_start(video) + (start_s or 0.0)
+        if start_s:
+            container.seek(int(origin / video.time_base), stream=video, backward=True, any_frame=False)
+        end = None if end_s is None else _stream_start(video) + end_s
+        sampler = _FrameSampler(fps, short_side, frame_fn, origin, end)
+        audio = _AudioTrack(sample_rate) if audio_stream is not None else None
+        per_segment = max(1, int(round(max_clip_seconds * fps))) if max_clip_seconds else math.inf
+        segments = _Segmenter(sampler, audio, sample_rate, per_segment)
+        decoded = 0
+        for packet in container.demux([s for s in (video, audio_stream) if s is not None]):
+            for frame in packet.decode():
+                if packet.stream.type == "video":
+                    time_s = _frame_time(frame, video, decoded)
+                    duration = float(frame.duration * video.time_base) if frame.duration else None
+                    segments.add(sampler.push(frame, time_s, duration))
+                    decoded += 1
+                else:
+                    time_s = float(frame.pts * audio_stream.time_base) if frame.pts is not None else None
+                    audio.push(frame, time_s, origin)
+            yield from segments.ready()
+            if sampler.stopped_at_end and (audio is None or audio.end >= _span_end_sample(sampler, sample_rate)):
+                break
+        if decoded == 0:
+            raise MediaError(path, "video stream has no decodable frames")
+        segments.add(sampler.finish())
+        if sampler.emitted == 0:
+            raise MediaError(path, f"no frames in the span {start_s}–{end_s} s")
+        if audio is not None:
+            audio.finish()
+        _check_complete(path, container, video, sampler)
+        yield from segments.ready(flush=True)
+
+
+def _span_end_sample(sampler: _FrameSampler, sample_rate: int) -> int:
+    return int(round(sampler.emitted * sampler.step * sample_rate))
+
+
+def _check_complete(path, container, video, sampler):
+    """Raises if the decoded video ends well before the duration the container declares."""
+    declared = _declared_duration(container, video)
+    if declared is None or sampler.stopped_at_end:
+        return
+    decoded_end = sampler.origin - _stream_start(video) + sampler.emitted * sampler.step
+    tolerance = max(_TRUNCATION_TOLERANCE_S, _TRUNCATION_TOLERANCE_FRACTION * declared)
+    if decoded_end < declared - tolerance:
+        raise MediaError(path, f"truncated: video stream ends at {decoded_end:.2f} s of {declared:.2f} s declared")
 
 
 def read_media(
@@ -115,59 +351,6 @@ def read_media(
     sample_rate: int = 16000,
     frame_fn: Callable[[np.ndarray], Any] = lambda rgb: rgb,
 ) -> Media:
-    """Decodes `path`: frames resampled to `fps` (short side `short_side`), audio to mono `sample_rate`.
-
-    Args:
-      path: a video file PyAV (FFmpeg) can read.
-      fps: target frame rate; frames are picked by presentation timestamp.
-      short_side: the short side of the output frames, in pixels.
-      sample_rate: the output audio rate; a file without audio gets silence of the video's length.
-      frame_fn: applied to each output frame (uint8 RGB `[height, width, 3]`), e.g. a JPEG encoder.
-
-    Raises:
-      MediaError: the file is missing, empty, unreadable, or has no video stream or no frames.
-    """
-    if not os.path.exists(path):
-        raise MediaError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise MediaError(path, "file is empty (0 bytes)")
-    try:
-        return _decode(path, fps, short_side, sample_rate, frame_fn)
-    except MediaError:
-        raise
-    except (av.FFmpegError, ValueError, OSError) as error:
-        raise MediaError(path, f"cannot decode: {error}") from error
-
-
-def _decode(path, fps, short_side, sample_rate, frame_fn) -> Media:
-    with av.open(path) as container:
-        if not container.streams.video:
-            raise MediaError(path, "no video stream")
-        video = container.streams.video[0]
-        video.thread_type = "AUTO"
-        audio = container.streams.audio[0] if container.streams.audio else None
-        streams = [video] + ([audio] if audio is not None else [])
-        frames = _FrameResampler(fps, short_side, frame_fn)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks = []
-        decoded_video = 0
-        for packet in container.demux(streams):
-            for frame in packet.decode():
-                if packet.stream.type == "video":
-                    time_s = _frame_time(frame, video, decoded_video)
-                    duration = float(frame.duration * video.time_base) if frame.duration else None
-                    frames.push(frame, time_s, duration)
-                    decoded_video += 1
-                else:
-                    chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-        if audio is not None:
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    duration_s = frames.finish()
-    if not frames.outputs:
-        raise MediaError(path, "video stream has no decodable frames")
-    has_audio = audio is not None and bool(chunks)
-    if has_audio:
-        waveform = np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)
-    else:
-        waveform = np.zeros(int(round(duration_s * sample_rate)), np.float32)
-    return Media(frames.outputs, float(fps), waveform, sample_rate, has_audio, duration_s)
+    """The whole of `path` as one `Media` (see `iter_segments` for the arguments and errors)."""
+    (whole,) = iter_segments(path, fps=fps, short_side=short_side, sample_rate=sample_rate, frame_fn=frame_fn)
+    return whole

@@ -1,9 +1,15 @@
-"""Ingest: a manifest of videos → sharded TFRecords, `labels.txt`, `dataset.json` and `errors.jsonl`.
+"""Ingest: a manifest (or class folders) of videos → sharded TFRecords and reports, in parallel, resumable.
 
-Each video is decoded with `media.read_media` (frames at `fps` by timestamp, short side `short_side`,
-JPEG-encoded with OpenCV; audio as mono float32 at `sample_rate`) and written as one SequenceExample
-(`records.py`). A file that cannot be used is skipped and reported in `errors.jsonl`, never a crash.
-Shards are written under temporary names and renamed when complete.
+1. plan: read the inputs, fix the label vocabulary and each video's split (the `split` column, else a hash
+   of the path), and give every video a shard (round robin over the split's videos, in input order);
+2. encode: worker processes decode videos in parallel (`clip_encoder.encode_video`); results come back
+   in plan order, so the shards are identical whatever the number of workers;
+3. write: each shard is written under a temporary name; when its last video is in, its statistics go to
+   `.prepare/<shard>.json` and the shard is renamed into place. A rerun of the same command skips the
+   shards that are complete (same plan fingerprint) and redoes the rest, so a killed run resumes
+   without duplicate or truncated records;
+4. report: `labels.txt`, `dataset.json` (counts per split and label, duration, parameters, version) and
+   `errors.jsonl` (one line per skipped input: path, reason).
 
 Example:
 
@@ -13,39 +19,66 @@ Example:
 336
 """
 
-import collections
-import contextlib
 import dataclasses
+import hashlib
 import json
+import multiprocessing
 import os
-from typing import Dict, List
+import re
+from typing import Iterator, List, Optional
 
-import cv2
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
 import videofusion
-from videofusion import fileio, manifest, media, records
+from videofusion import clip_encoder, fileio, manifest, records
 
 LABELS_FILE = "labels.txt"
 DATASET_FILE = "dataset.json"
 ERRORS_FILE = "errors.jsonl"
+STATE_DIR = ".prepare"
+_SHARD_PATTERN = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
 
 
 @dataclasses.dataclass
 class PrepareOptions:
     """The parameters of one `prepare` run (the command line's flags)."""
 
-    manifest: str
     output_dir: str
+    manifest: Optional[str] = None
+    input_dir: Optional[str] = None
     fps: float = 10.0
     short_side: int = 128
     sample_rate: int = 16000
+    max_clip_seconds: float = 30.0
     num_shards: int = 4
+    workers: int = 0  # 0: one per CPU core
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     jpeg_quality: int = 90
+
+    def encode_params(self) -> clip_encoder.EncodeParams:
+        return clip_encoder.EncodeParams(
+            fps=self.fps,
+            short_side=self.short_side,
+            sample_rate=self.sample_rate,
+            max_clip_seconds=self.max_clip_seconds or None,
+            jpeg_quality=self.jpeg_quality,
+        )
+
+
+@dataclasses.dataclass
+class ShardPlan:
+    """The videos that go into one shard, in order."""
+
+    split: str
+    index: int
+    count: int
+    entries: List[manifest.Entry]
+
+    @property
+    def name(self) -> str:
+        return shard_name(self.split, self.index, self.count)
 
 
 def shard_name(split: str, index: int, count: int) -> str:
@@ -53,142 +86,198 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
-    """JPEG bytes of a uint8 RGB image `[height, width, 3]`, encoded with OpenCV."""
-    ok, buffer = cv2.imencode(
-        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise ValueError("OpenCV could not encode a frame as JPEG")
-    return buffer.tobytes()
+def read_inputs(options: PrepareOptions):
+    """(entries, problems) from the manifest or the class folders."""
+    if (options.manifest is None) == (options.input_dir is None):
+        raise manifest.ManifestError("give exactly one of a manifest (--manifest) or --input-dir")
+    if options.manifest is not None:
+        return manifest.read_manifest(options.manifest)
+    return manifest.read_class_folders(options.input_dir)
 
 
-def clip_from_video(entry: manifest.Entry, label_index: int, options: PrepareOptions) -> records.Clip:
-    """Decodes `entry` into a clip record; raises `media.MediaError` for a file that can't be used."""
-    decoded = media.read_media(
-        entry.resolved,
-        fps=options.fps,
-        short_side=options.short_side,
-        sample_rate=options.sample_rate,
-        frame_fn=lambda rgb: encode_jpeg(rgb, options.jpeg_quality),
-    )
-    return records.Clip(
-        label_index=label_index,
-        label_text=entry.label,
-        filename=entry.path,
-        start_us=0,
-        end_us=int(round(decoded.duration_s * 1e6)),
-        frame_rate=decoded.frame_rate,
-        jpeg_frames=decoded.frames,
-        waveform=decoded.waveform,
-        sample_rate=decoded.sample_rate,
-        has_audio=decoded.has_audio,
-        caption=entry.text,
-    )
-
-
-class _ShardWriters:
-    """Round-robin writers over a split's shards, each under a temporary name until `close`."""
-
-    def __init__(self, output_dir: str, split: str, num_shards: int):
-        self._paths = [
-            os.path.join(output_dir, shard_name(split, i, num_shards)) for i in range(num_shards)
+def plan_shards(entries: List[manifest.Entry], options: PrepareOptions) -> List[ShardPlan]:
+    """Every video's split and shard; a split gets at most `num_shards` shards, none if it is empty."""
+    plans = []
+    for split in manifest.SPLITS:
+        in_split = [
+            e for e in entries
+            if (e.split or manifest.assign_split(e.path, options.val_fraction, options.test_fraction)) == split
         ]
-        self._writers = [tf.io.TFRecordWriter(fileio.temp_name(p)) for p in self._paths]
-        self.count = 0
-
-    def write(self, serialized: bytes):
-        self._writers[self.count % len(self._writers)].write(serialized)
-        self.count += 1
-
-    def close(self, commit: bool):
-        for writer, path in zip(self._writers, self._paths):
-            writer.close()
-            if commit:
-                os.replace(fileio.temp_name(path), path)
-            else:
-                os.remove(fileio.temp_name(path))
+        count = min(options.num_shards, len(in_split))
+        plans += [ShardPlan(split, i, count, in_split[i::count]) for i in range(count)]
+    return plans
 
 
-def _assign_splits(entries: List[manifest.Entry], options: PrepareOptions) -> Dict[str, list]:
-    by_split = collections.defaultdict(list)
-    for entry in entries:
-        split = entry.split or manifest.assign_split(
-            entry.path, options.val_fraction, options.test_fraction
-        )
-        by_split[split].append(entry)
-    return by_split
+def _fingerprint(plan: ShardPlan, labels: List[str], params: clip_encoder.EncodeParams) -> str:
+    """Changes whenever what the shard would contain changes (inputs, their files, or parameters)."""
+    def stat(path):
+        try:
+            info = os.stat(path)
+            return [info.st_size, info.st_mtime_ns]
+        except OSError:
+            return None
 
-
-@contextlib.contextmanager
-def _open_writers(output_dir: str, by_split: Dict[str, list], num_shards: int):
-    writers = {
-        split: _ShardWriters(output_dir, split, max(1, min(num_shards, len(items))))
-        for split, items in by_split.items()
+    content = {
+        "version": [records.SCHEMA_VERSION, plan.name],
+        "params": dataclasses.asdict(params),
+        "labels": labels,
+        "entries": [[dataclasses.asdict(e), stat(e.resolved)] for e in plan.entries],
     }
-    committed = False
-    try:
-        yield writers
-        committed = True
-    finally:
-        for writer in writers.values():
-            writer.close(commit=committed)
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _write_reports(options, labels, counts, label_counts, duration_s, problems) -> dict:
+def _state_path(output_dir: str, plan: ShardPlan) -> str:
+    return os.path.join(output_dir, STATE_DIR, plan.name + ".json")
+
+
+def _completed_state(output_dir: str, plan: ShardPlan, fingerprint: str) -> Optional[dict]:
+    """The saved statistics of `plan` if its shard is complete and from the same plan."""
+    state_path = _state_path(output_dir, plan)
+    if not (os.path.isfile(state_path) and os.path.isfile(os.path.join(output_dir, plan.name))):
+        return None
+    state = fileio.read_json(state_path)
+    return state if state.get("fingerprint") == fingerprint else None
+
+
+def _clean_output_dir(output_dir: str, plans: List[ShardPlan]) -> None:
+    """Removes temporary files of killed runs and shards that belong to no shard of this plan."""
+    wanted = {plan.name for plan in plans}
+    for name in os.listdir(output_dir):
+        path = os.path.join(output_dir, name)
+        stale_temp = name.startswith(".") and ".tmp-" in name
+        foreign_shard = _SHARD_PATTERN.match(name) and name not in wanted
+        if stale_temp or foreign_shard:
+            logging.warning("Removing %s (%s)", path, "unfinished" if stale_temp else "not in this plan")
+            os.remove(path)
+
+
+class _ShardWriter:
+    """Writes one shard under a temporary name and commits it with its statistics."""
+
+    def __init__(self, output_dir: str, plan: ShardPlan, fingerprint: str, labels: List[str]):
+        self._output_dir, self._plan = output_dir, plan
+        self._final = os.path.join(output_dir, plan.name)
+        self._writer = tf.io.TFRecordWriter(fileio.temp_name(self._final))
+        self.state = {
+            "fingerprint": fingerprint,
+            "clips": 0,
+            "videos": 0,
+            "duration_s": 0.0,
+            "label_clips": {label: 0 for label in labels},
+            "errors": [],
+        }
+        self.pending = len(plan.entries)
+
+    def add(self, result: clip_encoder.EncodeResult) -> None:
+        self.pending -= 1
+        if result.error is not None:
+            logging.warning("Skipping %s: %s", result.path, result.error)
+            self.state["errors"].append({"path": result.path, "reason": result.error})
+            return
+        for record in result.records:
+            self._writer.write(record)
+        self.state["clips"] += len(result.records)
+        self.state["videos"] += 1
+        self.state["duration_s"] += result.duration_s
+        self.state["label_clips"][result.label] += len(result.records)
+
+    def commit(self) -> None:
+        self._writer.close()
+        fileio.write_json(_state_path(self._output_dir, self._plan), self.state)
+        os.replace(fileio.temp_name(self._final), self._final)
+
+
+def _results(tasks: List[clip_encoder.EncodeTask], workers: int) -> Iterator[clip_encoder.EncodeResult]:
+    """`encode_video` over `tasks`, in order, in `workers` processes (in this one if 1)."""
+    if workers == 1 or len(tasks) <= 1:
+        yield from map(clip_encoder.encode_video, tasks)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap(clip_encoder.encode_video, tasks, chunksize=1)
+
+
+def _encode_and_write(options, todo, labels, fingerprints) -> None:
+    params = options.encode_params()
+    label_index = {label: i for i, label in enumerate(labels)}
+    tasks, owners = [], []
+    for plan in todo:
+        for e in plan.entries:
+            tasks.append(clip_encoder.EncodeTask(
+                e.path, e.resolved, e.label, label_index[e.label], e.text, e.start, e.end, params
+            ))
+            owners.append(plan)
+    workers = options.workers or os.cpu_count() or 1
+    progress = fileio.RateProgress(len(tasks), desc="prepare", unit="video")
+    writer = None
+    for plan, result in zip(owners, _results(tasks, workers)):
+        if writer is None:
+            writer = _ShardWriter(options.output_dir, plan, fingerprints[plan.name], labels)
+        writer.add(result)
+        progress.update(seconds=result.duration_s)
+        if writer.pending == 0:
+            writer.commit()
+            writer = None
+    progress.close()
+
+
+def _write_reports(options, labels, plans, states, problems) -> dict:
     out = options.output_dir
     with fileio.atomic_open(os.path.join(out, LABELS_FILE), "w", encoding="utf-8") as f:
         f.write("".join(f"{label}\n" for label in labels))
+    errors = [dataclasses.asdict(p) for p in problems] + [e for s in states for e in s["errors"]]
     with fileio.atomic_open(os.path.join(out, ERRORS_FILE), "w", encoding="utf-8") as f:
-        for problem in problems:
-            f.write(json.dumps(dataclasses.asdict(problem), ensure_ascii=False) + "\n")
+        f.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
+    counts = {split: 0 for split in manifest.SPLITS}
+    videos = {split: 0 for split in manifest.SPLITS}
+    label_counts = {split: {label: 0 for label in labels} for split in manifest.SPLITS}
+    for plan, state in zip(plans, states):
+        counts[plan.split] += state["clips"]
+        videos[plan.split] += state["videos"]
+        for label, n in state["label_clips"].items():
+            label_counts[plan.split][label] += n
+    parameters = dataclasses.asdict(options)
     summary = {
         "schema_version": records.SCHEMA_VERSION,
         "videofusion_version": videofusion.__version__,
         "counts": counts,
+        "videos": videos,
         "label_counts": label_counts,
-        "num_errors": len(problems),
-        "total_duration_s": round(duration_s, 3),
+        "num_errors": len(errors),
+        "total_duration_s": round(sum(s["duration_s"] for s in states), 3),
         "fps": options.fps,
         "short_side": options.short_side,
         "sample_rate": options.sample_rate,
-        "parameters": dataclasses.asdict(options),
+        "shards": {split: sum(p.split == split for p in plans) for split in manifest.SPLITS},
+        "parameters": parameters,
     }
     fileio.write_json(os.path.join(out, DATASET_FILE), summary)
     return summary
 
 
 def prepare_dataset(options: PrepareOptions) -> dict:
-    """Runs the whole ingest; returns what it wrote to `dataset.json`.
+    """Runs (or resumes) the whole ingest; returns what it wrote to `dataset.json`.
 
     Raises:
-      manifest.ManifestError: the manifest itself cannot be read.
+      manifest.ManifestError: the manifest or input folder itself cannot be read.
     """
-    entries, problems = manifest.read_manifest(options.manifest)
+    entries, problems = read_inputs(options)
     labels = manifest.label_vocabulary(entries)
-    label_index = {label: i for i, label in enumerate(labels)}
-    by_split = _assign_splits(entries, options)
-    os.makedirs(options.output_dir, exist_ok=True)
-    counts = {split: 0 for split in manifest.SPLITS}
-    label_counts = {split: {label: 0 for label in labels} for split in manifest.SPLITS}
-    duration_s = 0.0
-    work = [(split, entry) for split in manifest.SPLITS for entry in by_split.get(split, [])]
-    with _open_writers(options.output_dir, by_split, options.num_shards) as writers:
-        for split, entry in fileio.progress(work, desc="prepare", unit="video"):
-            try:
-                clip = clip_from_video(entry, label_index[entry.label], options)
-            except media.MediaError as error:
-                logging.warning("Skipping %s", error)
-                problems.append(manifest.Problem(entry.path, error.reason))
-                continue
-            writers[split].write(records.encode_clip(clip))
-            counts[split] += 1
-            label_counts[split][entry.label] += 1
-            duration_s += clip.end_us / 1e6
-    summary = _write_reports(options, labels, counts, label_counts, duration_s, problems)
+    plans = plan_shards(entries, options)
+    os.makedirs(os.path.join(options.output_dir, STATE_DIR), exist_ok=True)
+    _clean_output_dir(options.output_dir, plans)
+    params = options.encode_params()
+    fingerprints = {plan.name: _fingerprint(plan, labels, params) for plan in plans}
+    todo = [p for p in plans if _completed_state(options.output_dir, p, fingerprints[p.name]) is None]
+    if len(todo) < len(plans):
+        logging.info("Resuming: %d of %d shards are already complete", len(plans) - len(todo), len(plans))
+    _encode_and_write(options, todo, labels, fingerprints)
+    states = [_completed_state(options.output_dir, p, fingerprints[p.name]) for p in plans]
+    summary = _write_reports(options, labels, plans, states, problems)
     logging.info(
-        "Wrote %s clips to %s; %d inputs skipped (see %s)",
-        counts, options.output_dir, len(problems), ERRORS_FILE,
+        "Wrote %s clips from %s videos to %s; %d inputs skipped (see %s)",
+        summary["counts"], summary["videos"], options.output_dir, summary["num_errors"],
+        os.path.join(options.output_dir, ERRORS_FILE),
     )
     return summary
 

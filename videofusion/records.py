@@ -21,8 +21,9 @@ Example:
 import dataclasses
 from typing import Optional, Sequence
 
+import functools
+
 import numpy as np
-import tensorflow as tf
 
 SCHEMA_VERSION = 1
 
@@ -59,64 +60,104 @@ class Clip:
     caption: Optional[str] = None
 
 
-def _bytes(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+# --- Encoding, without TensorFlow: `prepare`'s worker processes stay light. The bytes are the protobuf
+# wire format of tf.train.SequenceExample (example.proto / feature.proto); the round-trip test parses them
+# with TensorFlow.
 
 
-def _int(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
-def _float(value: float) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _bytes_feature(*values: bytes) -> bytes:
+    return _field(1, b"".join(_field(1, v) for v in values))  # Feature.bytes_list
+
+
+def _float_feature(values: np.ndarray) -> bytes:
+    packed = np.asarray(values, dtype="<f4").tobytes()
+    return _field(2, _field(1, packed))  # Feature.float_list, packed
+
+
+def _int_feature(value: int) -> bytes:
+    return _field(3, _field(1, _varint(int(value))))  # Feature.int64_list, packed
+
+
+def _map_entry(key: str, value: bytes) -> bytes:
+    return _field(1, key.encode("utf-8")) + _field(2, value)
 
 
 def encode_clip(clip: Clip) -> bytes:
     """Serializes `clip` as a SequenceExample (the bytes of one TFRecord)."""
-    example = tf.train.SequenceExample()
-    context = example.context.feature
-    context[LABEL_INDEX].CopyFrom(_int(clip.label_index))
-    context[LABEL_TEXT].CopyFrom(_bytes(clip.label_text.encode("utf-8")))
-    context[FILENAME].CopyFrom(_bytes(clip.filename.encode("utf-8")))
-    context[START_US].CopyFrom(_int(clip.start_us))
-    context[END_US].CopyFrom(_int(clip.end_us))
-    context[FRAME_RATE].CopyFrom(_float(clip.frame_rate))
-    context[SAMPLE_RATE].CopyFrom(_int(clip.sample_rate))
-    context[HAS_AUDIO].CopyFrom(_int(1 if clip.has_audio else 0))
+    context = {
+        LABEL_INDEX: _int_feature(clip.label_index),
+        LABEL_TEXT: _bytes_feature(clip.label_text.encode("utf-8")),
+        FILENAME: _bytes_feature(clip.filename.encode("utf-8")),
+        START_US: _int_feature(clip.start_us),
+        END_US: _int_feature(clip.end_us),
+        FRAME_RATE: _float_feature(np.array([clip.frame_rate])),
+        SAMPLE_RATE: _int_feature(clip.sample_rate),
+        HAS_AUDIO: _int_feature(1 if clip.has_audio else 0),
+    }
     if clip.caption is not None:
-        context[CAPTION].CopyFrom(_bytes(clip.caption.encode("utf-8")))
-    images = example.feature_lists.feature_list[IMAGES]
-    for jpeg in clip.jpeg_frames:
-        images.feature.add().bytes_list.value.append(jpeg)
-    waveform = np.asarray(clip.waveform, dtype=np.float32)
-    example.feature_lists.feature_list[WAVEFORM].feature.add().float_list.value.extend(waveform)
-    return example.SerializeToString()
+        context[CAPTION] = _bytes_feature(clip.caption.encode("utf-8"))
+    feature_lists = {
+        IMAGES: b"".join(_field(1, _bytes_feature(jpeg)) for jpeg in clip.jpeg_frames),
+        WAVEFORM: _field(1, _float_feature(clip.waveform)),
+    }
+    features = b"".join(_field(1, _map_entry(k, v)) for k, v in context.items())
+    lists = b"".join(_field(1, _map_entry(k, v)) for k, v in feature_lists.items())
+    return _field(1, features) + _field(2, lists)
 
 
-_CONTEXT_SPEC = {
-    LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64),
-    LABEL_TEXT: tf.io.FixedLenFeature([], tf.string),
-    CAPTION: tf.io.FixedLenFeature([], tf.string, default_value=""),
-    FILENAME: tf.io.FixedLenFeature([], tf.string),
-    START_US: tf.io.FixedLenFeature([], tf.int64),
-    END_US: tf.io.FixedLenFeature([], tf.int64),
-    FRAME_RATE: tf.io.FixedLenFeature([], tf.float32),
-    SAMPLE_RATE: tf.io.FixedLenFeature([], tf.int64),
-    HAS_AUDIO: tf.io.FixedLenFeature([], tf.int64, default_value=1),
-}
-_SEQUENCE_SPEC = {
-    IMAGES: tf.io.FixedLenSequenceFeature([], tf.string),
-    WAVEFORM: tf.io.VarLenFeature(tf.float32),
-}
+# --- Parsing, with TensorFlow (imported here only: see above).
 
 
-def parse_clip(serialized: tf.Tensor) -> dict:
-    """Parses one serialized clip into a flat dict of tensors keyed by the constants above.
+@functools.cache
+def _parse_specs():
+    import tensorflow as tf
+
+    context = {
+        LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64),
+        LABEL_TEXT: tf.io.FixedLenFeature([], tf.string),
+        CAPTION: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        FILENAME: tf.io.FixedLenFeature([], tf.string),
+        START_US: tf.io.FixedLenFeature([], tf.int64),
+        END_US: tf.io.FixedLenFeature([], tf.int64),
+        FRAME_RATE: tf.io.FixedLenFeature([], tf.float32),
+        SAMPLE_RATE: tf.io.FixedLenFeature([], tf.int64),
+        HAS_AUDIO: tf.io.FixedLenFeature([], tf.int64, default_value=1),
+    }
+    sequence = {
+        IMAGES: tf.io.FixedLenSequenceFeature([], tf.string),
+        WAVEFORM: tf.io.VarLenFeature(tf.float32),
+    }
+    return context, sequence
+
+
+def parse_clip(serialized) -> dict:
+    """Parses one serialized clip (a string tensor) into a flat dict of tensors keyed as above.
 
     `IMAGES` is a `[num_frames]` string tensor of JPEGs; `WAVEFORM` a `[num_samples]` float32 tensor.
     """
+    import tensorflow as tf
+
+    context_spec, sequence_spec = _parse_specs()
     context, sequence = tf.io.parse_single_sequence_example(
-        serialized, context_features=_CONTEXT_SPEC, sequence_features=_SEQUENCE_SPEC
+        serialized, context_features=context_spec, sequence_features=sequence_spec
     )
     parsed = dict(context)
     parsed[IMAGES] = sequence[IMAGES]
