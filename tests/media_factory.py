@@ -23,6 +23,8 @@ _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 _AUDIO_CHUNK = 1024
 # Timestamps of frames given by `pts` are stored in milliseconds.
 _VFR_TIME_BASE = Fraction(1, 1000)
+# Without it the Matroska muxer writes a random segment UID and the date.
+_BITEXACT = {"fflags": "+bitexact"}
 # Quiet, deterministic encoder settings (x264 without B-frames gives the same bytes every run).
 _VIDEO_OPTIONS = {
     "libx264": {"preset": "ultrafast", "bf": "0", "threads": "1"},
@@ -110,7 +112,7 @@ def write_media(
         num_frames = len(pts)
     if audio_seconds is None:
         audio_seconds = pts[-1] + 1 / fps if pts is not None else num_frames / fps
-    with av.open(path, "w", format=container) as output:
+    with av.open(path, "w", format=container, container_options=_BITEXACT) as output:
         video = None
         if video_codec:
             options = _VIDEO_OPTIONS.get(video_codec, {}) if video_options is None else video_options

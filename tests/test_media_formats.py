@@ -190,3 +190,13 @@ def test_truncated_mkv_raises(tmp_path):
         assert container.duration / 1e6 == pytest.approx(2.064)
         assert 0 < sum(1 for _ in container.decode(video=0)) < 50
     assert_media_error(path, "truncated")
+
+
+def test_mkv_cut_near_its_end_raises_but_a_complete_one_does_not(tmp_path):
+    # 5 s of video: losing the last 10 % of the bytes loses about half a second of frames, which the
+    # video track's own DURATION tag exposes.
+    source = media_factory.write_media(tmp_path / "long.mkv", container="matroska", video_codec="libx265",
+                                       fps=10, num_frames=50)
+    assert len(media.read_media(source, fps=10, short_side=32).frames) == 50
+    path = media_factory.write_truncated(source, tmp_path / "cut late.mkv", fraction=0.9)
+    assert_media_error(path, "truncated")

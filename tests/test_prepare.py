@@ -5,6 +5,7 @@ import glob
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from conftest import write_video
@@ -80,3 +81,65 @@ def test_splits_without_a_column_are_deterministic_by_path():
     splits = [manifest.assign_split(f"videos/{i}.mp4", 0.1, 0.2) for i in range(2000)]
     assert splits == [manifest.assign_split(f"videos/{i}.mp4", 0.1, 0.2) for i in range(2000)]
     assert 0.17 < splits.count("test") / 2000 < 0.23 and 0.07 < splits.count("val") / 2000 < 0.13
+
+
+def _prepare(tmp_path, rows, header=("path", "label"), **options):
+    manifest_path = tmp_path / "manifest.csv"
+    with open(manifest_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    output = tmp_path / "out"
+    options = dict(dict(short_side=16, val_fraction=0, test_fraction=0, workers=1), **options)
+    summary = prepare.prepare_dataset(
+        prepare.PrepareOptions(manifest=str(manifest_path), output_dir=str(output), **options)
+    )
+    return summary, str(output)
+
+
+def test_long_video_becomes_consecutive_records(tmp_path):
+    write_video(tmp_path / "long.mp4", num_frames=125, audio_seconds=5.0)  # 5 s at 25 fps
+    summary, output = _prepare(tmp_path, [["long.mp4", "a"]], max_clip_seconds=2.0)
+    assert summary["counts"]["train"] == 3 and summary["videos"]["train"] == 1
+    clips = _records(output, "train")
+    assert [c[records.IMAGES].shape[0] for c in clips] == [20, 20, 10]
+    assert [(int(c[records.START_US]), int(c[records.END_US])) for c in clips] == [
+        (0, 2_000_000), (2_000_000, 4_000_000), (4_000_000, 5_000_000)]
+    assert [c[records.WAVEFORM].shape[0] for c in clips] == [32000, 32000, 16000]
+    assert {c[records.FILENAME].numpy() for c in clips} == {b"long.mp4"}
+    # Frame 0 of the second record is source frame 50 (t = 2 s): brightness 10 + 4 * 50.
+    first = tf.io.decode_jpeg(clips[1][records.IMAGES][0]).numpy()
+    assert abs(float(first.mean()) - 210) < 4
+    # The tone runs on across the cut: no gap or jump at the start of the second record.
+    np.testing.assert_allclose(np.abs(clips[1][records.WAVEFORM].numpy()[:400]).max(), 0.5, atol=0.05)
+
+
+def test_start_and_end_columns_select_a_span(tmp_path):
+    write_video(tmp_path / "v.mp4", num_frames=100, audio_seconds=4.0)
+    _, output = _prepare(tmp_path, [["v.mp4", "a", "1.0", "3.0"]], header=("path", "label", "start", "end"))
+    (clip,) = _records(output, "train")
+    assert (int(clip[records.START_US]), int(clip[records.END_US])) == (1_000_000, 3_000_000)
+    assert clip[records.IMAGES].shape[0] == 20
+    brightness = [float(tf.io.decode_jpeg(clip[records.IMAGES][i]).numpy().mean()) for i in (0, 5)]
+    assert abs(brightness[0] - (10 + 4 * 25)) < 4  # source frame at 1.0 s
+    assert abs(brightness[1] - (10 + 4 * 37)) < 4  # at 1.5 s: source frame 37 (1.48 s)
+    assert clip[records.WAVEFORM].shape[0] == 32000
+
+
+def test_class_folders_and_captions(tmp_path):
+    root = tmp_path / "root"
+    for label, name in [("cat", "a.mp4"), ("dog", "b c.webm"), ("dog", "d.mp4")]:
+        (root / label).mkdir(parents=True, exist_ok=True)
+        write_video(root / label / name, num_frames=5, audio_seconds=0.2)
+    (root / "dog" / "notes.txt").write_text("not a video")
+    summary = prepare.prepare_dataset(prepare.PrepareOptions(
+        input_dir=str(root), output_dir=str(tmp_path / "out"), short_side=16, val_fraction=0,
+        test_fraction=0, workers=1))
+    assert summary["label_counts"]["train"] == {"cat": 1, "dog": 2}
+    errors = [json.loads(line) for line in open(tmp_path / "out" / "errors.jsonl")]
+    assert errors == [{"path": os.path.join("dog", "notes.txt"), "reason": "not a video file extension"}]
+
+    write_video(tmp_path / "e.mp4", num_frames=5, audio_seconds=0.2)
+    _, output = _prepare(tmp_path, [["e.mp4", "x", "a cat, purring"]], header=("path", "label", "text"))
+    (clip,) = _records(output, "train")
+    assert clip[records.CAPTION].numpy().decode() == "a cat, purring"

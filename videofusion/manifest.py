@@ -80,31 +80,37 @@ def _seconds(value: Optional[str]) -> Optional[float]:
     return seconds
 
 
+def _read_rows(reader: csv.DictReader, manifest_path: str, root: str):
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ManifestError(
+            f"{manifest_path}: header must have columns {', '.join(REQUIRED_COLUMNS)}; "
+            f"missing {', '.join(missing)} (header was {reader.fieldnames})"
+        )
+    entries, problems = [], []
+    for row in reader:
+        entry, problem = _entry_from_row(row, reader.line_num, root)
+        if entry is not None:
+            entries.append(entry)
+        if problem is not None:
+            problems.append(problem)
+    return entries, problems
+
+
 def read_manifest(manifest_path: str) -> Tuple[List[Entry], List[Problem]]:
     """Reads a CSV manifest into entries, and the rows that cannot be used into problems.
 
     Raises:
-      ManifestError: the file is missing or its header lacks `path` or `label`.
+      ManifestError: the file is missing, not UTF-8 CSV, or its header lacks `path` or `label`.
     """
     if not os.path.isfile(manifest_path):
         raise ManifestError(f"{manifest_path}: manifest not found")
     root = os.path.dirname(os.path.abspath(manifest_path))
-    with open(manifest_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ManifestError(
-                f"{manifest_path}: header must have columns {', '.join(REQUIRED_COLUMNS)}; "
-                f"missing {', '.join(missing)} (header was {reader.fieldnames})"
-            )
-        entries, problems = [], []
-        for row in reader:
-            entry, problem = _entry_from_row(row, reader.line_num, root)
-            if entry is not None:
-                entries.append(entry)
-            if problem is not None:
-                problems.append(problem)
-    return entries, problems
+    try:
+        with open(manifest_path, newline="", encoding="utf-8-sig") as f:
+            return _read_rows(csv.DictReader(f), manifest_path, root)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ManifestError(f"{manifest_path}: not a UTF-8 CSV file ({error})") from error
 
 
 VIDEO_EXTENSIONS = frozenset(

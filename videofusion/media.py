@@ -26,9 +26,12 @@ import av
 import numpy as np
 
 _EPSILON_S = 1e-6
-# A file whose decoded video ends this much before its declared duration is reported as truncated.
-_TRUNCATION_TOLERANCE_S = 0.5
-_TRUNCATION_TOLERANCE_FRACTION = 0.05
+# A file whose decoded video ends this much before its declared duration is reported as truncated:
+# tight when the video stream states its own duration, loose when only the container's (audio may
+# legitimately run on past the video) is known.
+_TRUNCATION_TOLERANCE_S = 0.25
+_LOOSE_TRUNCATION_TOLERANCE_S = 0.5
+_LOOSE_TRUNCATION_TOLERANCE_FRACTION = 0.05
 
 
 class MediaError(Exception):
@@ -190,12 +193,26 @@ def _frame_time(frame, stream, index: int) -> float:
     return index / float(stream.average_rate or 25)
 
 
-def _declared_duration(container, stream) -> Optional[float]:
+def _parse_clock(text: str) -> Optional[float]:
+    """'00:00:02.000000000' (Matroska's per-track DURATION tag) → seconds."""
+    try:
+        hours, minutes, seconds = text.split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (AttributeError, ValueError):
+        return None
+
+
+def _declared_duration(container, stream) -> tuple:
+    """(seconds, exact): the video stream's own duration if the file states one (exact), else the
+    container's, which may include a longer audio track."""
     if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), True
+    tagged = _parse_clock(stream.metadata.get("DURATION"))
+    if tagged:
+        return tagged, True
     if container.duration:
-        return container.duration / 1e6
-    return None
+        return container.duration / 1e6, False
+    return None, False
 
 
 class _Segmenter:
@@ -334,11 +351,14 @@ def _span_end_sample(sampler: _FrameSampler, sample_rate: int) -> int:
 
 def _check_complete(path, container, video, sampler):
     """Raises if the decoded video ends well before the duration the container declares."""
-    declared = _declared_duration(container, video)
+    declared, exact = _declared_duration(container, video)
     if declared is None or sampler.stopped_at_end:
         return
     decoded_end = sampler.origin - _stream_start(video) + sampler.emitted * sampler.step
-    tolerance = max(_TRUNCATION_TOLERANCE_S, _TRUNCATION_TOLERANCE_FRACTION * declared)
+    if exact:
+        tolerance = max(_TRUNCATION_TOLERANCE_S, 2 * sampler.step)
+    else:
+        tolerance = max(_LOOSE_TRUNCATION_TOLERANCE_S, _LOOSE_TRUNCATION_TOLERANCE_FRACTION * declared)
     if decoded_end < declared - tolerance:
         raise MediaError(path, f"truncated: video stream ends at {decoded_end:.2f} s of {declared:.2f} s declared")
 

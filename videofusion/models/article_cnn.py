@@ -16,10 +16,10 @@ Example:
 import keras
 
 
-def article_cnn(image_size: int, name: str = "article_cnn") -> keras.Model:
-    """The article's CNN on one frame: float `[image_size, image_size, 3]` → a 128-d embedding."""
+def article_cnn(image_size: int, channels: int = 3, name: str = "article_cnn") -> keras.Model:
+    """The article's CNN on one frame: float `[image_size, image_size, channels]` → a 128-d embedding."""
     # === Layers ===
-    inputs = keras.Input((image_size, image_size, 3), name="frame")
+    inputs = keras.Input((image_size, image_size, channels), name="frame")
     x = keras.layers.Conv2D(32, (3, 3), activation="relu", name="conv1")(inputs)
     x = keras.layers.MaxPooling2D((2, 2), name="pool1")(x)
     x = keras.layers.Conv2D(64, (3, 3), activation="relu", name="conv2")(x)
