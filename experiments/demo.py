@@ -20,7 +20,7 @@ def get_config(arg: str = ""):
     config.model.video_encoder = "lstm"
     config.model.fusion = "cross_attention"
     config.model.embed_dim = 64
-    config.train.epochs = 25
+    config.train.epochs = 15
     config.train.batch_size = 16
     config.train.learning_rate = 2e-3
     if arg == "smoke":

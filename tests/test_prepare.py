@@ -53,7 +53,7 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
         writer.writerow(["path", "label"])
         writer.writerows(
             [[os.path.basename(good), "a"], ["notes.mp4", "b"], ["empty.mp4", "a"], ["gone.mp4", "a"],
-             ["no_label.mp4", ""]]
+             ["no_label.mp4", ""], ["extra.mp4", "a", "surplus field"]]
         )
     output = tmp_path / "out"
     summary = prepare.prepare_dataset(
@@ -63,12 +63,13 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     assert summary["counts"] == {"train": 1, "val": 0, "test": 0}
     errors = [json.loads(line) for line in open(output / "errors.jsonl")]
     reasons = {e["path"]: e["reason"] for e in errors}
-    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "no_label.mp4"}
+    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "no_label.mp4", "extra.mp4"}
+    assert "more fields than header columns" in reasons["extra.mp4"]
     assert "cannot decode" in reasons["notes.mp4"]
     assert "empty" in reasons["empty.mp4"]
     assert "not found" in reasons["gone.mp4"]
     assert "no label" in reasons["no_label.mp4"]
-    assert summary["num_errors"] == 4
+    assert summary["num_errors"] == 5
     assert not [name for name in os.listdir(output) if ".tmp-" in name]  # no temp files left
     (clip,) = _records(str(output), "train")
     assert clip[records.FILENAME].numpy().decode() == "good one.mp4"
