@@ -20,6 +20,12 @@ def get_config(arg: str = ""):
     config.model.video_encoder = "lstm"
     config.model.fusion = "cross_attention"
     config.model.embed_dim = 64
+    # Mirroring would swap the left and right classes; cropping could cut the square out of the frame;
+    # frequency masks could hide the tone. Time-based augmentation is safe.
+    config.augment.flip = False
+    config.augment.random_resized_crop = False
+    config.augment.freq_masks = 0
+    config.augment.stride_jitter = 1
     config.train.epochs = 15
     config.train.batch_size = 16
     config.train.learning_rate = 2e-3

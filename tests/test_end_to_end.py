@@ -15,22 +15,24 @@ PARITY_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import keras, numpy as np, tensorflow as tf
-    from videofusion import config as config_lib, names, pipeline, records, transforms
+    from videofusion import config as config_lib, names, pipeline, records
+    import videofusion.models  # registers the custom layers for keras.models.load_model
 
     export_dir, workdir = sys.argv[1], sys.argv[2]
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     config = config_lib.load_run_config(workdir)
-    spec = transforms.ClipSpec.from_config(config.data)
+    options = pipeline.PipelineOptions.from_config(config)
     model = keras.models.load_model(workdir + "/model.keras")
     files = pipeline.shard_files(config.data.dir, "test")
     gaps = []
-    for serialized in tf.data.TFRecordDataset(files).take(3):
+    for video_id, serialized in enumerate(tf.data.TFRecordDataset(files).take(3)):
         parsed = records.parse_clip(serialized)
         frames = pipeline.decode_frames(parsed[records.IMAGES])  # every frame, as a client sends them
         waveform = parsed[records.WAVEFORM]
         served = serve(frames=frames[tf.newaxis], waveform=waveform[tf.newaxis])
-        features, _ = pipeline.example_to_features(serialized, spec, training=False)
-        expected = model.predict({k: v[tf.newaxis] for k, v in features.items()}, verbose=0)
+        views, _ = pipeline.eval_examples(serialized, tf.constant(video_id, tf.int64), options)
+        per_view = model.predict({k: views[k] for k in model.input}, verbose=0)
+        expected = per_view.mean(axis=0, keepdims=True)  # evaluate's protocol: mean softmax of the views
         gaps.append(float(np.abs(served[names.PROBABILITIES].numpy() - expected).max()))
         labels = served[names.TOP_K_LABELS].numpy()[0].tolist()
     print(json.dumps({"max_gap": max(gaps), "labels": [l.decode() for l in labels]}))
@@ -53,7 +55,7 @@ def test_demo_to_served_prediction(tmp_path):
     run("prepare", "--manifest", "raw/manifest.csv", "--output", "records", "--short-side", "32",
         "--num-shards", "2", cwd=tmp_path)
     run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
-        "--config.data.dir=records", cwd=tmp_path)
+        "--config.data.dir=records", "--config.eval.num_clips=2", "--config.eval.num_crops=3", cwd=tmp_path)
     assert os.path.isfile(tmp_path / "run" / "model.keras")
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["last.keras"]
     assert any(name.startswith("events.out") for _, _, files in os.walk(tmp_path / "run" / "tensorboard")

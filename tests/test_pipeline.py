@@ -1,43 +1,136 @@
-"""The tf.data pipeline over real shards: shapes, ranges, determinism, audio-video alignment."""
+"""The tf.data pipeline over real shards: shapes, ranges, views, masks, determinism, audio-video sync."""
+
+import os
+import shutil
 
 import numpy as np
+import pytest
+import tensorflow as tf
 
-from videofusion import names, pipeline
+from videofusion import demo, names, pipeline, prepare
+from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
 SPEC = ClipSpec(num_frames=4, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16)
+OPTIONS = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1))
+
+
+def as_numpy(dataset):
+    return [({k: v.numpy() for k, v in f.items()}, l.numpy()) for f, l in dataset]
+
+
+def assert_same(first, second):
+    assert len(first) == len(second)
+    for (f1, l1), (f2, l2) in zip(first, second):
+        np.testing.assert_array_equal(l1, l2)
+        for key in f1:
+            np.testing.assert_array_equal(f1[key], f2[key])
 
 
 def test_train_batches_have_model_shapes_and_ranges(demo_records):
-    dataset = pipeline.make_dataset(demo_records, "train", SPEC, batch_size=3, training=True, seed=1)
-    batches = list(dataset)
-    assert [int(labels.shape[0]) for _, labels in batches] == [3, 1]
+    dataset = pipeline.make_dataset(demo_records, "train", OPTIONS, batch_size=3, training=True, seed=1)
+    batches = as_numpy(dataset)
+    assert [len(labels) for _, labels in batches] == [3, 1]
     features, labels = batches[0]
     assert features[names.FRAMES].shape == (3, 4, 24, 24, 3)
     assert features[names.MEL].shape == (3, SPEC.mel_frames, 16)
-    frames = features[names.FRAMES].numpy()
+    assert features[names.FRAME_MASK].shape == (3, 4) and (features[names.FRAME_MASK] == 1).all()
+    frames = features[names.FRAMES]
     assert frames.min() >= 0.0 and frames.max() <= 1.0 and frames.max() > 0.5
-    assert np.isfinite(features[names.MEL].numpy()).all()
-    assert set(labels.numpy().tolist()) <= {0, 1, 2, 3}
+    assert np.isfinite(features[names.MEL]).all()
+    assert set(labels.tolist()) <= {0, 1, 2, 3}
 
 
-def test_eval_is_deterministic_and_sees_every_clip_once(demo_records):
+def test_training_input_is_reproducible_from_the_seed(demo_records):
+    def run(seed):
+        dataset = pipeline.make_dataset(demo_records, "train", OPTIONS, batch_size=2, training=True, seed=seed)
+        return as_numpy(dataset) + as_numpy(dataset)  # two epochs
+
+    first, second, other = run(7), run(7), run(8)
+    assert_same(first, second)
+    assert not np.array_equal(first[0][0][names.FRAMES], other[0][0][names.FRAMES])
+    # The second epoch draws new clips and augmentations.
+    assert not np.array_equal(first[0][0][names.FRAMES], first[2][0][names.FRAMES])
+
+
+def test_eval_views_carry_their_video_and_are_deterministic(demo_records):
+    options = pipeline.PipelineOptions(SPEC, num_clips=2, num_crops=3)
+
     def run():
-        dataset = pipeline.make_dataset(demo_records, "test", SPEC, batch_size=3, training=False)
-        return [(f[names.FRAMES].numpy(), f[names.MEL].numpy(), l.numpy()) for f, l in dataset]
+        return as_numpy(pipeline.make_dataset(demo_records, "test", options, batch_size=5, training=False))
 
-    first, second = run(), run()
-    assert sum(len(labels) for _, _, labels in first) == 8
-    for (f1, m1, l1), (f2, m2, l2) in zip(first, second):
-        np.testing.assert_array_equal(f1, f2)
-        np.testing.assert_array_equal(m1, m2)
-        np.testing.assert_array_equal(l1, l2)
+    first = run()
+    assert_same(first, run())
+    video_ids = np.concatenate([f[names.VIDEO_ID] for f, _ in first])
+    labels = np.concatenate([l for _, l in first])
+    assert video_ids.tolist() == [v for v in range(8) for _ in range(6)]
+    assert all(len(set(labels[video_ids == v])) == 1 for v in range(8))
+
+
+def test_short_videos_are_padded_with_a_mask(demo_records):
+    long_spec = ClipSpec(num_frames=12, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16,
+                         pad_short_videos=True)  # 23 frames needed, the videos have 20
+    options = pipeline.PipelineOptions(long_spec)
+    features, _ = next(iter(pipeline.make_dataset(demo_records, "test", options, batch_size=8, training=False)))
+    assert features[names.FRAME_MASK].numpy().tolist() == [[1.0] * 10 + [0.0] * 2] * 8
+    assert not features[names.FRAMES].numpy()[:, 10:].any()
+    assert features[names.FRAMES].numpy()[:, :10].max() > 0.5
+
+
+@pytest.fixture(scope="module")
+def flash_and_click(tmp_path_factory):
+    """A 4 s, 10 fps video, black but for a white frame 23 (2.3 s), silent but for a click at 2.3 s."""
+    root = tmp_path_factory.mktemp("sync")
+    frames = np.zeros((40, 32, 32, 3), np.uint8)
+    frames[23] = 255
+    samples = np.zeros(64000, np.float32)
+    samples[36800:36880] = 0.9 * np.sign(np.sin(np.arange(80)))
+    demo.write_mp4(str(root / "flash.mp4"), frames, 10, samples, 16000)
+    (root / "manifest.csv").write_text("path,label,split\nflash.mp4,flash,train\n")
+    output = str(root / "records")
+    prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
+                                                   short_side=32, workers=1))
+    return output
+
+
+def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click):
+    spec = ClipSpec(num_frames=8, stride=2, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16)
+    options = pipeline.PipelineOptions(spec, Augmentation(stride_jitter=1, time_masks=0, freq_masks=0))
+    dataset = pipeline.make_dataset(flash_and_click, "train", options, batch_size=1, training=True, seed=3)
+    seen = 0
+    for _ in range(40):
+        features, _ = next(iter(dataset))
+        brightness = features[names.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
+        if brightness.max() < 0.5:
+            continue  # this clip missed the white frame
+        seen += 1
+        white = int(np.argmax(brightness))
+        loudness = features[names.MEL].numpy()[0].mean(axis=1)
+        # Frame k of the clip starts k / num_frames of the way through the clip's audio window.
+        expected = white * spec.mel_frames / spec.num_frames
+        assert abs(int(np.argmax(loudness)) - expected) <= 3, (white, int(np.argmax(loudness)))
+    assert seen >= 5
+
+
+def test_corrupted_shard_is_named_or_skipped(demo_records, tmp_path):
+    for name in os.listdir(demo_records):
+        if not name.startswith("."):
+            shutil.copy(os.path.join(demo_records, name), tmp_path / name)
+    bad = tmp_path / "test-00001-of-00002.tfrecord"
+    data = bytearray(bad.read_bytes())
+    data[100:110] = b"x" * 10
+    bad.write_bytes(bytes(data))
+    dataset = pipeline.make_dataset(str(tmp_path), "test", pipeline.PipelineOptions(SPEC), 4, training=False)
+    with pytest.raises(tf.errors.DataLossError) as error:
+        as_numpy(dataset)
+    named = pipeline.corrupt_shard_error(str(tmp_path), error.value)
+    assert isinstance(named, pipeline.CorruptShardError) and str(bad) in str(named)
+    tolerant = pipeline.PipelineOptions(SPEC, ignore_errors=True)
+    labels = [l for _, l in as_numpy(pipeline.make_dataset(str(tmp_path), "test", tolerant, 4, training=False))]
+    assert len(np.concatenate(labels)) == 4  # the intact shard's four clips
 
 
 def test_missing_split_names_the_folder(tmp_path):
-    try:
+    with pytest.raises(FileNotFoundError) as error:
         pipeline.shard_files(str(tmp_path), "train")
-    except FileNotFoundError as error:
-        assert str(tmp_path) in str(error) and "prepare" in str(error)
-    else:
-        raise AssertionError("expected FileNotFoundError")
+    assert str(tmp_path) in str(error.value) and "prepare" in str(error.value)

@@ -4,22 +4,28 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import transforms
+from videofusion import names, transforms
 from videofusion.transforms import ClipSpec
 
 SPEC = ClipSpec(num_frames=4, stride=2, image_size=8, fps=10.0, sample_rate=16000, mel_bins=32)
+PAD = ClipSpec(num_frames=4, stride=2, image_size=8, fps=10.0, sample_rate=16000, mel_bins=32, pad_short_videos=True)
 
 
-def test_clip_indices_stride_and_loop():
-    assert transforms.clip_indices(tf.constant(20), 4, 2, tf.constant(3)).numpy().tolist() == [3, 5, 7, 9]
-    assert transforms.clip_indices(tf.constant(3), 4, 2, tf.constant(0)).numpy().tolist() == [0, 2, 1, 0]
+def as_lists(pair):
+    return [t.numpy().tolist() for t in pair]
 
 
-def test_clip_start_centred_in_eval_and_in_range_in_training():
-    assert int(transforms.clip_start(tf.constant(20), SPEC, training=False)) == (20 - 7) // 2
-    assert int(transforms.clip_start(tf.constant(3), SPEC, training=False)) == 0
-    starts = {int(transforms.clip_start(tf.constant(10), SPEC, training=True)) for _ in range(200)}
-    assert starts == {0, 1, 2, 3}  # span 7 in 10 frames
+def test_clip_indices_stride_loop_and_pad():
+    assert as_lists(transforms.clip_indices(tf.constant(20), SPEC, tf.constant(3))) == [[3, 5, 7, 9], [1, 1, 1, 1]]
+    assert as_lists(transforms.clip_indices(tf.constant(3), SPEC, tf.constant(0))) == [[0, 2, 1, 0], [1, 1, 1, 1]]
+    assert as_lists(transforms.clip_indices(tf.constant(3), PAD, tf.constant(0))) == [[0, 2, 2, 2], [1, 1, 0, 0]]
+    assert as_lists(transforms.clip_indices(tf.constant(20), SPEC, tf.constant(0), stride=3))[0] == [0, 3, 6, 9]
+
+
+def test_eval_clip_starts_centred_or_evenly_spaced():
+    assert transforms.eval_clip_starts(tf.constant(20), SPEC, 1).numpy().tolist() == [(20 - 7) // 2]
+    assert transforms.eval_clip_starts(tf.constant(3), SPEC, 1).numpy().tolist() == [0]
+    assert transforms.eval_clip_starts(tf.constant(17), SPEC, 3).numpy().tolist() == [0, 5, 10]
 
 
 def test_crop_and_resize_any_batch_shape():
@@ -41,6 +47,7 @@ def test_audio_window_matches_the_frames_and_pads_past_the_end():
     assert not window.numpy()[7000:].any()
     batched = transforms.audio_window(tf.stack([waveform, waveform]), tf.constant(0), SPEC)
     assert batched.shape == (2, 12800)
+    assert transforms.audio_window(waveform, tf.constant(0), SPEC, stride=3).shape == (19200,)
 
 
 def test_log_mel_of_a_tone_peaks_at_its_mel_bin():
@@ -56,3 +63,17 @@ def test_log_mel_of_a_tone_peaks_at_its_mel_bin():
 def test_audio_samples_cover_the_clip(num_frames, stride, expected):
     spec = ClipSpec(num_frames=num_frames, stride=stride, image_size=8, fps=10.0, sample_rate=16000)
     assert spec.audio_samples == expected
+
+
+def test_eval_views_are_clip_major_with_three_crops():
+    frames = np.zeros((17, 10, 30, 3), np.uint8)
+    frames[:, :, :10] = 255  # white left third: only the left crop sees white
+    frames[10] = 128  # frame 10 starts the third clip
+    views = transforms.eval_views(tf.constant(17), lambda i: tf.gather(tf.constant(frames), i),
+                                  tf.zeros([40000]), SPEC, num_clips=3, num_crops=3)
+    assert views[names.FRAMES].shape == (9, 4, 8, 8, 3)
+    assert views[names.MEL].shape == (9, 78, 32) and views[names.FRAME_MASK].shape == (9, 4)
+    means = views[names.FRAMES].numpy().mean(axis=(2, 3, 4))
+    np.testing.assert_allclose(means[[0, 3]][:, 0], 1.0, atol=1e-5)  # left crop of clips 1 and 2
+    np.testing.assert_allclose(means[[1, 2, 4, 5]][:, 0], 0.0, atol=1e-5)
+    np.testing.assert_allclose(means[6:, 0], 128 / 255, atol=1e-5)  # clip 3 starts at frame 10

@@ -35,6 +35,22 @@ def base_config() -> ml_collections.ConfigDict:
             fps=0.0,
             sample_rate=0,
             short_side=0,
+            short_videos="loop",  # or "pad": repeat nothing, zero frames past the end, frame_mask 0
+            ignore_errors=False,  # skip corrupted records (with a warning) instead of failing
+        )
+    )
+    config.augment = ml_collections.ConfigDict(
+        dict(
+            random_resized_crop=True,
+            crop_area_min=0.4,
+            flip=True,
+            stride_jitter=0,
+            brightness=0.2,
+            contrast=0.2,
+            time_masks=2,
+            time_mask_fraction=0.1,
+            freq_masks=2,
+            freq_mask_bins=8,
         )
     )
     config.model = ml_collections.ConfigDict(
@@ -76,4 +92,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: is {workdir} a `videofusion train` workdir?")
     with open(path, encoding="utf-8") as f:
-        return ml_collections.ConfigDict(json.load(f))
+        saved = json.load(f)
+    config = base_config()  # fields added since the run was trained get their defaults
+    config.update(saved)
+    return config

@@ -12,8 +12,9 @@ import os
 import numpy as np
 from absl import logging
 
-from videofusion import fileio, pipeline, workdir as workdir_lib
-from videofusion.transforms import ClipSpec
+import tensorflow as tf
+
+from videofusion import fileio, names, pipeline, workdir as workdir_lib
 
 METRICS_FILE = "metrics.json"
 
@@ -40,22 +41,50 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, top_k:
     }
 
 
+def average_views(probabilities: np.ndarray, labels: np.ndarray, video_ids: np.ndarray) -> tuple:
+    """Per-view softmax → per-video softmax (the mean over its views) and per-video labels.
+
+    >>> probs, labels = average_views(np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]]), np.array([0, 0, 1]),
+    ...                               np.array([0, 0, 1]))
+    >>> probs.tolist(), labels.tolist()
+    ([[0.5, 0.5], [0.2, 0.8]], [0, 1])
+    """
+    ids, index = np.unique(video_ids, return_inverse=True)
+    sums = np.zeros((len(ids), probabilities.shape[1]))
+    np.add.at(sums, index, probabilities)
+    per_video_labels = np.zeros(len(ids), labels.dtype)
+    per_video_labels[index] = labels
+    return sums / np.bincount(index)[:, None], per_video_labels
+
+
+def _predict_views(model, dataset) -> tuple:
+    inputs = list(model.input)
+    probabilities, labels, video_ids = [], [], []
+    for features, batch_labels in fileio.progress(dataset, desc="evaluate", unit="batch"):
+        probabilities.append(np.asarray(model.predict_on_batch({k: features[k] for k in inputs})))
+        labels.append(batch_labels.numpy())
+        video_ids.append(features[names.VIDEO_ID].numpy())
+    return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(video_ids)
+
+
 def evaluate(workdir: str, split: str = "test") -> dict:
-    """Evaluates the run in `workdir` on `split`; writes and returns `workdir/metrics.json`."""
+    """Evaluates the run in `workdir` on `split`; writes and returns `workdir/metrics.json`.
+
+    Every video is scored by the mean softmax of its `eval.num_clips * eval.num_crops` views.
+    """
     config, labels, model = workdir_lib.load_run(workdir)
-    spec = ClipSpec.from_config(config.data)
-    dataset = pipeline.make_dataset(
-        config.data.dir, split, spec, config.eval.batch_size, training=False
-    )
-    probabilities, targets = [], []
-    for features, batch_labels in fileio.progress(dataset, desc=f"evaluate {split}", unit="batch"):
-        probabilities.append(np.asarray(model.predict_on_batch(features)))
-        targets.append(batch_labels.numpy())
-    metrics = classification_metrics(np.concatenate(probabilities), np.concatenate(targets))
-    metrics.update(split=split, labels=labels)
+    options = pipeline.PipelineOptions.from_config(config)
+    dataset = pipeline.make_dataset(config.data.dir, split, options, config.eval.batch_size, training=False)
+    try:
+        views = _predict_views(model, dataset)
+    except tf.errors.DataLossError as error:
+        raise pipeline.corrupt_shard_error(config.data.dir, error) from error
+    probabilities, targets = average_views(*views)
+    metrics = classification_metrics(probabilities, targets)
+    metrics.update(split=split, labels=labels, views_per_video=options.num_clips * options.num_crops)
     fileio.write_json(os.path.join(workdir, METRICS_FILE), metrics)
     logging.info(
-        "%s on %s: accuracy %.3f, top-5 %.3f over %d clips (chance %.3f)",
+        "%s on %s: accuracy %.3f, top-5 %.3f over %d videos (chance %.3f)",
         workdir, split, metrics["accuracy"], metrics["top5_accuracy"], metrics["num_examples"],
         1.0 / len(labels),
     )

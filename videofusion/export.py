@@ -7,9 +7,9 @@ training applied after decoding is inside the graph:
 - `waveform`: float32 `[batch, samples]`, mono, at the dataset's sample rate;
 
 and returns `probabilities` `[batch, classes]`, `top_k_labels` (strings) and `top_k_scores`
-`[batch, k]`. It picks the centred clip, crops, resizes and scales the frames and computes the log-mel
-of the matching audio window with `transforms.clip_features`, the very function the evaluation
-pipeline uses. What a client needs to decode videos the same way (frame rate, short side, sample rate)
+`[batch, k]`. Like `evaluate`, it scores `eval.num_clips * eval.num_crops` views of each video and
+averages their softmax; the views (clip sampling, crops, resizing, scaling, the log-mel of each clip's
+audio window) come from `transforms.eval_views`, the very function the evaluation pipeline uses. What a client needs to decode videos the same way (frame rate, short side, sample rate)
 is in `assets.extra/videofusion.json`, the place TF Serving leaves alone.
 
 Example:
@@ -25,8 +25,7 @@ import tensorflow as tf
 from absl import logging
 
 import videofusion
-from videofusion import fileio, names, transforms, workdir as workdir_lib
-from videofusion.transforms import ClipSpec
+from videofusion import fileio, names, pipeline, transforms, workdir as workdir_lib
 
 METADATA_FILE = os.path.join("assets.extra", "videofusion.json")
 
@@ -34,12 +33,20 @@ METADATA_FILE = os.path.join("assets.extra", "videofusion.json")
 class ServingModule(tf.Module):
     """The trained Keras model wrapped with its preprocessing and label lookup."""
 
-    def __init__(self, model, spec: ClipSpec, labels, top_k: int):
+    def __init__(self, model, options: pipeline.PipelineOptions, labels, top_k: int):
         super().__init__()
         self.model = model
-        self._spec = spec
+        self._options = options
         self._labels = list(labels)
         self._top_k = min(top_k, len(labels))
+
+    def _views(self, video_and_audio):
+        frames, waveform = video_and_audio
+        options = self._options
+        return transforms.eval_views(
+            tf.shape(frames)[0], lambda indices: tf.gather(frames, indices), waveform, options.spec,
+            options.num_clips, options.num_crops,
+        )
 
     @tf.function(
         input_signature=[
@@ -48,13 +55,19 @@ class ServingModule(tf.Module):
         ]
     )
     def serve(self, frames, waveform):
-        spec = self._spec
-        num_available = tf.shape(frames)[1]
-        start = transforms.clip_start(num_available, spec, training=False)
-        indices = transforms.clip_indices(num_available, spec.num_frames, spec.stride, start)
-        features = transforms.clip_features(tf.gather(frames, indices, axis=1), waveform, start, spec)
-        inputs = {key: value for key, value in features.items() if key in self.model.input}
-        probabilities = tf.cast(self.model(inputs, training=False), tf.float32)
+        spec, views = self._options.spec, self._options.num_clips * self._options.num_crops
+        signature = {
+            names.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.image_size, spec.image_size, 3]),
+            names.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
+            names.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
+        }
+        features = tf.map_fn(self._views, (frames, waveform), fn_output_signature=signature)
+        inputs = {
+            key: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))
+            for key, value in features.items() if key in self.model.input
+        }
+        per_view = tf.cast(self.model(inputs, training=False), tf.float32)
+        probabilities = tf.reduce_mean(tf.reshape(per_view, [-1, views, len(self._labels)]), axis=1)
         scores, top = tf.math.top_k(probabilities, k=self._top_k)
         return {
             names.PROBABILITIES: probabilities,
@@ -74,8 +87,9 @@ def next_version(output_dir: str) -> int:
 def export(workdir: str, output_dir: str, top_k: int = 5) -> str:
     """Exports the run in `workdir` as `output_dir/<next version>`; returns that path."""
     config, labels, model = workdir_lib.load_run(workdir)
-    spec = ClipSpec.from_config(config.data)
-    module = ServingModule(model, spec, labels, top_k)
+    options = pipeline.PipelineOptions.from_config(config)
+    spec = options.spec
+    module = ServingModule(model, options, labels, top_k)
     target = os.path.join(output_dir, str(next_version(output_dir)))
     staging = fileio.temp_name(target)
     try:

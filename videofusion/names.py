@@ -13,6 +13,8 @@ MODALITIES = (VIDEO, AUDIO, TEXT)
 # Model inputs.
 FRAMES = "frames"  # float32 [batch, num_frames, image_size, image_size, 3] in [0, 1]
 MEL = "mel"  # float32 [batch, mel_frames, mel_bins], log-mel spectrogram
+FRAME_MASK = "frame_mask"  # float32 [batch, num_frames]: 1 for a real frame, 0 for padding
+VIDEO_ID = "video_id"  # int64 [batch]: which video an evaluation view comes from (not a model input)
 
 # Exported signature.
 SERVING_FRAMES = "frames"  # uint8 [batch, frames, height, width, 3]

@@ -2,34 +2,70 @@
 
 Phases, top-down, in the order DMVR runs them:
 
-1. read: the split's shards, interleaved (shuffled file order and records in training);
+1. read: the split's shards, interleaved (file and record order shuffled in training, with `seed`);
 2. parse: one SequenceExample → tensors (`records.parse_clip`);
-3. sample: pick the clip's frame indices (random start in training, centred in evaluation) and gather
-   only those JPEG strings;
-4. decode: decode just the gathered JPEGs;
-5. preprocess: crop/resize/scale the frames, cut the audio window that plays with them (same start) and
-   take its log-mel (`transforms.clip_features`, the code the SavedModel also runs);
-6. batch and prefetch.
+3. sample: the clip's frame indices — in training a random stride (frame-rate jitter) and a random
+   start, drawn once and shared by video and audio; in evaluation `num_clips` evenly spaced clips — and
+   only those JPEG strings are gathered;
+4. decode: just the gathered JPEGs (in training only the random crop window of each);
+5. preprocess: frames cropped, resized, scaled to [0, 1] (training: random resized crop, flip, colour
+   jitter); the audio window that plays with the frames → log-mel (training: SpecAugment). Evaluation
+   uses `transforms.eval_views`, the code the SavedModel runs;
+6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
+   `video_id` of its video so that evaluation can average their softmax.
+
+Training randomness is stateless and seeded per example from `tf.data.Dataset.random(seed)`, so a
+seed gives the same input stream every run; evaluation is deterministic.
 
 Example:
 
 >>> spec = ClipSpec(num_frames=8, stride=1, image_size=64, fps=10.0, sample_rate=16000)
->>> ds = make_dataset("datasets/demo/records", "train", spec, batch_size=8, training=True)  # doctest: +SKIP
+>>> options = PipelineOptions(spec)
+>>> ds = make_dataset("datasets/demo/records", "train", options, batch_size=8, training=True)  # doctest: +SKIP
 >>> features, labels = next(iter(ds))  # doctest: +SKIP
 >>> features["frames"].shape, features["mel"].shape  # doctest: +SKIP
 (TensorShape([8, 8, 64, 64, 3]), TensorShape([8, 78, 64]))
 """
 
+import dataclasses
 import glob
 import os
 from typing import List, Optional
 
 import tensorflow as tf
+from absl import logging
 
-from videofusion import records, transforms
+from videofusion import augment, names, records, transforms
+from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
 _SHUFFLE_BUFFER = 256
+_CYCLE_LENGTH = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineOptions:
+    """Everything the pipeline needs besides the data folder (built from a config)."""
+
+    spec: ClipSpec
+    augmentation: Augmentation = Augmentation()
+    num_clips: int = 1
+    num_crops: int = 1
+    ignore_errors: bool = False
+
+    @classmethod
+    def from_config(cls, config) -> "PipelineOptions":
+        return cls(
+            spec=ClipSpec.from_config(config.data),
+            augmentation=Augmentation.from_config(config.augment),
+            num_clips=config.eval.num_clips,
+            num_crops=config.eval.num_crops,
+            ignore_errors=config.data.ignore_errors,
+        )
+
+
+class CorruptShardError(Exception):
+    """A shard that TensorFlow cannot read; the message names it."""
 
 
 def shard_files(data_dir: str, split: str) -> List[str]:
@@ -42,6 +78,29 @@ def shard_files(data_dir: str, split: str) -> List[str]:
     return files
 
 
+def find_corrupt_shards(files: List[str]) -> List[str]:
+    """`"path: reason"` for each shard that does not read to its end."""
+    found = []
+    for path in files:
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+            found.append(f"{path}: {error.message.split('[Op:')[0].strip()}")
+    return found
+
+
+def corrupt_shard_error(data_dir: str, error: Exception) -> Exception:
+    """The error to raise when reading `data_dir` failed with `error`: one that names the bad shards."""
+    bad = find_corrupt_shards(sorted(glob.glob(os.path.join(data_dir, "*-of-*.tfrecord"))))
+    if not bad:
+        return error
+    return CorruptShardError(
+        "corrupted TFRecord shard(s): " + "; ".join(bad)
+        + " — prepare the data again, or set data.ignore_errors=True to skip bad records"
+    )
+
+
 def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
     """`[n]` JPEG strings (all the same size) → uint8 `[n, height, width, 3]`."""
     return tf.map_fn(
@@ -51,50 +110,122 @@ def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
     )
 
 
-def example_to_features(serialized: tf.Tensor, spec: ClipSpec, training: bool, seed=None):
-    """One serialized clip → (features dict, label): parse, sample, decode, preprocess."""
+def _decode_crop(jpegs: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
+    return tf.map_fn(
+        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3),
+        jpegs,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+
+
+def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
+    gathered = tf.gather(jpegs, indices)
+    if aug.random_resized_crop:
+        shape = tf.io.extract_jpeg_shape(jpegs[0])
+        window = augment.random_crop_window(seeds[0], shape[0], shape[1], aug.crop_area_min)
+        frames = transforms.resize_frames(_decode_crop(gathered, window), spec.image_size)
+    else:
+        offset = tf.random.stateless_uniform([], seeds[0])
+        frames = transforms.crop_and_resize(decode_frames(gathered), spec.image_size, offset, offset)
+    if aug.flip:
+        frames = augment.random_flip(frames, seeds[1])
+    if aug.brightness or aug.contrast:
+        frames = augment.color_jitter(frames, seeds[2], aug.brightness, aug.contrast)
+    return frames * mask[:, None, None, None]
+
+
+def _train_mel(waveform, start, stride, seed, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
+    mel = transforms.log_mel_spectrogram(transforms.audio_window(waveform, start, spec, stride), spec)
+    if aug.stride_jitter:  # another duration: stretch the time axis back to the model's length
+        mel = tf.image.resize(mel[..., tf.newaxis], [spec.mel_frames, spec.mel_bins])[..., 0]
+    mel = tf.ensure_shape(mel, [spec.mel_frames, spec.mel_bins])
+    return augment.spec_augment(mel, seed, aug)
+
+
+def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
+    """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw."""
+    spec, aug = options.spec, options.augmentation
+    seeds = tf.random.experimental.stateless_split(seed, 6)
     parsed = records.parse_clip(serialized)
     jpegs = parsed[records.IMAGES]
     num_available = tf.shape(jpegs)[0]
-    start = transforms.clip_start(num_available, spec, training, seed=seed)
-    indices = transforms.clip_indices(num_available, spec.num_frames, spec.stride, start)
-    frames = decode_frames(tf.gather(jpegs, indices))
-    crop_offset = tf.random.uniform([2], seed=seed) if training else (0.5, 0.5)
-    features = transforms.clip_features(
-        frames, parsed[records.WAVEFORM], start, spec, crop_offset=(crop_offset[0], crop_offset[1])
-    )
+    stride = augment.random_stride(seeds[0], spec.stride, aug.stride_jitter)
+    start = augment.random_start(seeds[1], transforms.max_start(num_available, spec.num_frames, stride))
+    indices, mask = transforms.clip_indices(num_available, spec, start, stride)
+    features = {
+        names.FRAMES: _train_frames(jpegs, indices, mask, seeds[2:5], spec, aug),
+        names.MEL: _train_mel(parsed[records.WAVEFORM], start, stride, seeds[5], spec, aug),
+        names.FRAME_MASK: mask,
+    }
     return features, parsed[records.LABEL_INDEX]
+
+
+def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineOptions):
+    """One serialized clip → its `num_clips * num_crops` views: (features, labels), leading axis views."""
+    parsed = records.parse_clip(serialized)
+    jpegs = parsed[records.IMAGES]
+    features = transforms.eval_views(
+        tf.shape(jpegs)[0],
+        lambda indices: decode_frames(tf.gather(jpegs, indices)),
+        parsed[records.WAVEFORM],
+        options.spec,
+        options.num_clips,
+        options.num_crops,
+    )
+    views = options.num_clips * options.num_crops
+    features[names.VIDEO_ID] = tf.fill([views], video_id)
+    return features, tf.fill([views], parsed[records.LABEL_INDEX])
+
+
+def _read(files: List[str], training: bool, seed: Optional[int], ignore_errors: bool) -> tf.data.Dataset:
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+
+    def read_file(path):
+        shard = tf.data.TFRecordDataset(path)
+        return shard.ignore_errors(log_warning=True) if ignore_errors else shard
+
+    dataset = dataset.interleave(
+        read_file, cycle_length=min(len(files), _CYCLE_LENGTH), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    if training:
+        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    return dataset
 
 
 def make_dataset(
     data_dir: str,
     split: str,
-    spec: ClipSpec,
+    options: PipelineOptions,
     batch_size: int,
     training: bool,
     seed: Optional[int] = None,
 ) -> tf.data.Dataset:
-    """Batches of `({"frames": [b, n, s, s, 3], "mel": [b, t, mels]}, label [b])` from `split`.
+    """Batches of `({"frames", "mel", "frame_mask"[, "video_id"]}, labels)` from `split`.
 
-    In training the file and record order are shuffled every epoch; in evaluation the order is fixed.
-    Either way every clip is seen once per pass (the last batch may be smaller).
+    Training yields one random clip per video per epoch; evaluation yields every view of every
+    video, in a fixed order (the last batch may be smaller).
     """
     files = shard_files(data_dir, split)
-    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if options.ignore_errors:
+        logging.warning("data.ignore_errors is set: corrupted records in %s are skipped", data_dir)
+    dataset = _read(files, training, seed, options.ignore_errors)
     if training:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=min(len(files), 8),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
-    )
-    if training:
-        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(
-        lambda serialized: example_to_features(serialized, spec, training, seed),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
-    )
-    dataset = dataset.batch(batch_size)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda serialized, example_seed: train_example(serialized, example_seed, options),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        dataset = dataset.enumerate().map(
+            lambda video_id, serialized: eval_examples(serialized, video_id, options),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).unbatch()
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def model_inputs(dataset: tf.data.Dataset, input_names) -> tf.data.Dataset:
+    """Keeps only the features a model takes (its input names), and the labels."""
+    keep = tuple(input_names)
+    return dataset.map(lambda features, labels: ({k: features[k] for k in keep}, labels))

@@ -13,6 +13,7 @@ import sys
 
 import keras
 import ml_collections
+import tensorflow as tf
 from absl import logging
 
 from videofusion import config as config_lib
@@ -44,17 +45,32 @@ def _set_up(config: ml_collections.ConfigDict) -> None:
     )
 
 
-def _datasets(config, spec: ClipSpec, replicas: int):
+def _datasets(config, options: pipeline.PipelineOptions, replicas: int):
     batch_size = config.train.batch_size * replicas
     train_ds = pipeline.make_dataset(
-        config.data.dir, "train", spec, batch_size, training=True, seed=config.train.seed
+        config.data.dir, "train", options, batch_size, training=True, seed=config.train.seed
     )
     try:
-        val_ds = pipeline.make_dataset(config.data.dir, "val", spec, batch_size, training=False)
+        val_ds = pipeline.make_dataset(config.data.dir, "val", options, batch_size, training=False)
     except FileNotFoundError:
         logging.warning("No val split in %s: training without validation", config.data.dir)
         val_ds = None
     return train_ds, val_ds
+
+
+def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths) -> None:
+    inputs = list(model.input)
+    val_ds = None if val_ds is None else pipeline.model_inputs(val_ds, inputs)
+    try:
+        model.fit(
+            pipeline.model_inputs(train_ds, inputs),
+            validation_data=val_ds,
+            epochs=config.train.epochs,
+            callbacks=_callbacks(paths),
+            verbose=1 if sys.stderr.isatty() else 2,
+        )
+    except tf.errors.DataLossError as error:
+        raise pipeline.corrupt_shard_error(config.data.dir, error) from error
 
 
 def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
@@ -83,8 +99,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     config = resolve_data_config(config)
     _set_up(config)
     strategy = strategy_lib.make_strategy(config.train.strategy)
-    spec = ClipSpec.from_config(config.data)
-    train_ds, val_ds = _datasets(config, spec, strategy.num_replicas_in_sync)
+    options = pipeline.PipelineOptions.from_config(config)
+    spec = options.spec
+    train_ds, val_ds = _datasets(config, options, strategy.num_replicas_in_sync)
     labels = prepare.read_dataset_info(config.data.dir)["labels"]
     with strategy.scope():
         model = _compiled_model(config, spec, len(labels))
@@ -93,13 +110,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     os.makedirs(paths.checkpoints, exist_ok=True)
     config_lib.save_run_config(config, workdir)
     workdir_lib.save_labels(config.data.dir, workdir)
-    model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.train.epochs,
-        callbacks=_callbacks(paths),
-        verbose=1 if sys.stderr.isatty() else 2,
-    )
+    _fit(model, config, train_ds, val_ds, paths)
     with fileio.atomic_path(paths.model) as tmp:
         model.save(tmp)
     logging.info("Saved %s", paths.model)

@@ -3,20 +3,22 @@
 The input pipeline (`pipeline.py`) and the exported SavedModel (`export.py`) call the same functions
 here, so a model sees exactly the same preprocessing in both places (no train/serve skew):
 
-1. `clip_start` / `clip_indices`: which `num_frames` frames (every `stride`-th) form the clip; short
-   videos loop;
+1. `clip_indices`: which `num_frames` frames (every `stride`-th, from a start frame) form a clip; a video
+   that is too short loops, or is padded (frame index clamped, `frame_mask` 0) with `pad_short_videos`;
 2. `crop_and_resize`: a square crop of the short side, resized to `image_size`, scaled to [0, 1];
 3. `audio_window`: the waveform samples that play while those frames are shown (same start, same
-   duration), zero-padded past the end;
-4. `log_mel_spectrogram`: the log-mel of that window.
+   duration), zero-padded past the end, and `log_mel_spectrogram` of it;
+4. `eval_views`: `num_clips` evenly spaced clips × `num_crops` crops of one video, the evaluation and
+   serving protocol (their softmax is averaged).
 
-Every op takes plain tensors and numbers and works on any leading batch dimensions.
+Every op takes plain tensors and numbers; training-only randomness lives in `augment.py`.
 
 Example:
 
 >>> spec = ClipSpec(num_frames=4, stride=2, image_size=32, fps=10.0, sample_rate=16000)
->>> clip_indices(tf.constant(5), spec.num_frames, spec.stride, tf.constant(0)).numpy().tolist()
-[0, 2, 4, 1]
+>>> indices, mask = clip_indices(tf.constant(5), spec, tf.constant(0))
+>>> indices.numpy().tolist(), mask.numpy().tolist()
+([0, 2, 4, 1], [1.0, 1.0, 1.0, 1.0])
 >>> spec.audio_samples, log_mel_spectrogram(tf.zeros([spec.audio_samples]), spec).shape.as_list()
 (12800, [78, 64])
 """
@@ -42,6 +44,7 @@ class ClipSpec:
     mel_hop_ms: float = 10.0
     mel_fmin_hz: float = 60.0
     mel_fmax_hz: float = 7600.0
+    pad_short_videos: bool = False
 
     @property
     def span(self) -> int:
@@ -76,21 +79,51 @@ class ClipSpec:
             fps=data_config.fps,
             sample_rate=data_config.sample_rate,
             mel_bins=data_config.mel_bins,
+            pad_short_videos=data_config.short_videos == "pad",
         )
 
 
-def clip_start(num_available: tf.Tensor, spec: ClipSpec, training: bool, seed=None) -> tf.Tensor:
-    """The clip's first frame index: uniformly random in training, the centred clip otherwise."""
-    max_start = tf.maximum(tf.cast(num_available, tf.int32) - spec.span, 0)
-    if training:
-        return tf.random.uniform([], 0, max_start + 1, dtype=tf.int32, seed=seed)
-    return max_start // 2
+def max_start(num_available: tf.Tensor, num_frames: int, stride) -> tf.Tensor:
+    """The last start frame from which a clip of `num_frames`, `stride` apart, fits in the video."""
+    span = (num_frames - 1) * stride + 1
+    return tf.maximum(tf.cast(num_available, tf.int32) - span, 0)
 
 
-def clip_indices(num_available: tf.Tensor, num_frames: int, stride: int, start: tf.Tensor) -> tf.Tensor:
-    """`num_frames` indices from `start`, `stride` apart, looping over a video that is too short."""
-    positions = tf.cast(start, tf.int32) + tf.range(num_frames, dtype=tf.int32) * stride
-    return positions % tf.maximum(tf.cast(num_available, tf.int32), 1)
+def eval_clip_starts(num_available: tf.Tensor, spec: ClipSpec, num_clips: int) -> tf.Tensor:
+    """`[num_clips]` start frames, evenly spaced over the video (the centred clip when 1).
+
+    >>> spec = ClipSpec(num_frames=4, stride=2, image_size=32, fps=10.0, sample_rate=16000)
+    >>> eval_clip_starts(tf.constant(27), spec, 3).numpy().tolist()
+    [0, 10, 20]
+    """
+    last = max_start(num_available, spec.num_frames, spec.stride)
+    if num_clips == 1:
+        return last[tf.newaxis] // 2
+    fractions = tf.linspace(0.0, 1.0, num_clips)
+    return tf.cast(tf.round(fractions * tf.cast(last, tf.float32)), tf.int32)
+
+
+def clip_indices(num_available: tf.Tensor, spec: ClipSpec, start: tf.Tensor, stride=None) -> tuple:
+    """(`[num_frames]` frame indices, `[num_frames]` float mask) of the clip from frame `start`.
+
+    Past the end the clip loops (mask 1), or with `spec.pad_short_videos` repeats the last frame with
+    mask 0 (the pipeline zeroes those frames).
+    """
+    stride = spec.stride if stride is None else stride
+    available = tf.maximum(tf.cast(num_available, tf.int32), 1)
+    positions = tf.cast(start, tf.int32) + tf.range(spec.num_frames, dtype=tf.int32) * stride
+    if spec.pad_short_videos:
+        return tf.minimum(positions, available - 1), tf.cast(positions < available, tf.float32)
+    return positions % available, tf.ones([spec.num_frames], tf.float32)
+
+
+def resize_frames(frames: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 frames `[..., h, w, 3]` → float32 `[..., image_size, image_size, 3]` in [0, 1] (antialiased)."""
+    shape = tf.shape(frames)
+    flat = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[-3:]], axis=0))
+    resized = tf.image.resize(flat, [image_size, image_size], antialias=True)
+    out_shape = tf.concat([shape[:-3], [image_size, image_size, 3]], axis=0)
+    return tf.clip_by_value(tf.reshape(resized, out_shape) / 255.0, 0.0, 1.0)
 
 
 def crop_and_resize(frames: tf.Tensor, image_size: int, offset_y=0.5, offset_x=0.5) -> tf.Tensor:
@@ -104,24 +137,29 @@ def crop_and_resize(frames: tf.Tensor, image_size: int, offset_y=0.5, offset_x=0
     side = tf.minimum(height, width)
     y0 = tf.cast(tf.cast(height - side, tf.float32) * offset_y, tf.int32)
     x0 = tf.cast(tf.cast(width - side, tf.float32) * offset_x, tf.int32)
-    square = frames[..., y0 : y0 + side, x0 : x0 + side, :]
-    flat = tf.reshape(tf.cast(square, tf.float32), [-1, side, side, 3])
-    resized = tf.image.resize(flat, [image_size, image_size], antialias=True)
-    out_shape = tf.concat([shape[:-3], [image_size, image_size, 3]], axis=0)
-    return tf.clip_by_value(tf.reshape(resized, out_shape) / 255.0, 0.0, 1.0)
+    return resize_frames(frames[..., y0 : y0 + side, x0 : x0 + side, :], image_size)
 
 
-def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec) -> tf.Tensor:
-    """The `spec.audio_samples` samples `[..., samples]` that start with frame `start_frame`."""
-    first = tf.cast(
-        tf.round(tf.cast(start_frame, tf.float32) / spec.fps * spec.sample_rate), tf.int32
-    )
-    window = waveform[..., first : first + spec.audio_samples]
-    missing = spec.audio_samples - tf.shape(window)[-1]
+def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, stride=None) -> tf.Tensor:
+    """The samples `[..., samples]` that play while the clip from `start_frame` is shown.
+
+    That is `num_frames * stride / fps` seconds from the time of frame `start_frame`, zero-padded past the
+    end of the waveform; with the spec's own stride, exactly `spec.audio_samples` samples.
+    """
+    rate = spec.sample_rate / spec.fps
+    first = tf.cast(tf.round(tf.cast(start_frame, tf.float32) * rate), tf.int32)
+    if stride is None:
+        length = spec.audio_samples
+    else:
+        length = tf.cast(tf.round(tf.cast(spec.num_frames * stride, tf.float32) * rate), tf.int32)
+    window = waveform[..., first : first + length]
+    missing = length - tf.shape(window)[-1]
     rank = tf.rank(window)
     paddings = tf.concat([tf.zeros([rank - 1, 2], tf.int32), [[0, missing]]], axis=0)
     padded = tf.pad(window, paddings)
-    return tf.ensure_shape(padded, window.shape[:-1].concatenate([spec.audio_samples]))
+    if stride is None:
+        return tf.ensure_shape(padded, window.shape[:-1].concatenate([spec.audio_samples]))
+    return padded
 
 
 def log_mel_spectrogram(waveform: tf.Tensor, spec: ClipSpec) -> tf.Tensor:
@@ -143,15 +181,31 @@ def log_mel_spectrogram(waveform: tf.Tensor, spec: ClipSpec) -> tf.Tensor:
     return tf.math.log(mel + 1e-6)
 
 
-def clip_features(
-    frames: tf.Tensor, waveform: tf.Tensor, start: tf.Tensor, spec: ClipSpec, crop_offset=(0.5, 0.5)
-) -> dict:
-    """A clip's decoded frames `[..., num_frames, h, w, 3]` (uint8) and full waveform → model inputs.
+def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: int, num_crops: int) -> dict:
+    """All `num_clips * num_crops` views of one video, clip-major, as model inputs with a leading axis.
 
-    `start` is the clip's first frame index (it places the audio window). With the default centred crop
-    this is the evaluation path, and the exported model serves exactly it.
+    Args:
+      num_available: the number of frames of the video.
+      frames_at: a function from `[num_frames]` frame indices to uint8 frames `[num_frames, h, w, 3]`
+        (the pipeline decodes just those JPEGs; the SavedModel gathers from the frames it was given).
+      waveform: the video's whole waveform `[samples]`.
+      num_clips: evenly spaced clips (`eval_clip_starts`).
+      num_crops: 1 (centre) or 3 (both ends and the centre of the long side).
+
+    Returns:
+      `{FRAMES: [views, n, s, s, 3], MEL: [views, t, mels], FRAME_MASK: [views, n]}`.
     """
-    return {
-        names.FRAMES: crop_and_resize(frames, spec.image_size, *crop_offset),
-        names.MEL: log_mel_spectrogram(audio_window(waveform, start, spec), spec),
-    }
+    offsets = {1: (0.5,), 3: (0.0, 0.5, 1.0)}.get(num_crops)
+    if offsets is None:
+        raise ValueError(f"eval.num_crops={num_crops} must be 1 or 3")
+    views = {names.FRAMES: [], names.MEL: [], names.FRAME_MASK: []}
+    starts = eval_clip_starts(num_available, spec, num_clips)
+    for clip in range(num_clips):
+        indices, mask = clip_indices(num_available, spec, starts[clip])
+        frames = frames_at(indices)
+        mel = log_mel_spectrogram(audio_window(waveform, starts[clip], spec), spec)
+        for offset in offsets:
+            views[names.FRAMES].append(crop_and_resize(frames, spec.image_size, offset, offset) * mask[:, None, None, None])
+            views[names.MEL].append(mel)
+            views[names.FRAME_MASK].append(mask)
+    return {key: tf.stack(value) for key, value in views.items()}

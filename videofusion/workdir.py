@@ -18,6 +18,7 @@ from typing import List
 import keras
 
 from videofusion import config as config_lib
+from videofusion import models  # noqa: F401  (registers the custom layers that loading needs)
 from videofusion import prepare
 
 
