@@ -134,3 +134,39 @@ def test_missing_split_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
         pipeline.shard_files(str(tmp_path), "train")
     assert str(tmp_path) in str(error.value) and "prepare" in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def captioned_records(tmp_path_factory):
+    from conftest import write_video
+
+    root = tmp_path_factory.mktemp("captions")
+    captions = ["a red car drives past", "a dog barks twice", "rain on a tin roof", "a red dog"]
+    lines = ["path,label,split,text"]
+    for i, caption in enumerate(captions):
+        write_video(root / f"{i}.mp4", num_frames=10, audio_seconds=0.4)
+        lines.append(f"{i}.mp4,{i % 2},{'train' if i < 3 else 'test'},{caption}")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    output = str(root / "records")
+    prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
+                                                   short_side=16, workers=1))
+    return output, captions
+
+
+def test_captions_are_tokenized_with_the_vocabulary_of_the_training_captions(captioned_records, tmp_path):
+    from videofusion import text
+
+    data_dir, captions = captioned_records
+    assert sorted(text.training_captions(data_dir)) == sorted(captions[:3])
+    vocabulary = text.build_vocabulary(data_dir, size=200)
+    text.save_vocabulary(vocabulary, str(tmp_path))
+    assert text.load_vocabulary(str(tmp_path)) == vocabulary
+    tokenizer = text.make_tokenizer(vocabulary, sequence_length=8)
+    options = pipeline.PipelineOptions(SPEC, num_crops=3, tokenizer=tokenizer)
+    train = as_numpy(pipeline.make_dataset(data_dir, "train", options, 8, training=True, seed=0))
+    expected = {tuple(tokenizer(tf.constant(c))) for c in captions[:3]}
+    assert {tuple(row) for row in train[0][0][names.TOKENS]} == expected
+    (features, _), = as_numpy(pipeline.make_dataset(data_dir, "test", options, 8, training=False))
+    assert features[names.TOKENS].shape == (3, 8)  # one row per view
+    assert (features[names.TOKENS] == tokenizer(tf.constant(captions[3]))).all()
+    assert 1 not in features[names.TOKENS][0]  # "a red dog": every word was in a training caption

@@ -37,6 +37,8 @@ def base_config() -> ml_collections.ConfigDict:
             short_side=0,
             short_videos="loop",  # or "pad": repeat nothing, zero frames past the end, frame_mask 0
             ignore_errors=False,  # skip corrupted records (with a warning) instead of failing
+            text_length=16,  # caption tokens per clip (models with the text modality)
+            vocabulary_size=2000,  # WordPiece vocabulary learnt from the training captions
         )
     )
     config.augment = ml_collections.ConfigDict(

@@ -13,6 +13,7 @@ MODALITIES = (VIDEO, AUDIO, TEXT)
 # Model inputs.
 FRAMES = "frames"  # float32 [batch, num_frames, image_size, image_size, 3] in [0, 1]
 MEL = "mel"  # float32 [batch, mel_frames, mel_bins], log-mel spectrogram
+TOKENS = "tokens"  # int32 [batch, text_length]: caption token ids, 0 = padding
 FRAME_MASK = "frame_mask"  # float32 [batch, num_frames]: 1 for a real frame, 0 for padding
 VIDEO_ID = "video_id"  # int64 [batch]: which video an evaluation view comes from (not a model input)
 

@@ -2,6 +2,8 @@
 
 Phases, top-down, in the order DMVR runs them:
 
+Captions become `tokens` when `PipelineOptions.tokenizer` is set (`text.py`).
+
 1. read: the split's shards, interleaved (file and record order shuffled in training, with `seed`);
 2. parse: one SequenceExample → tensors (`records.parse_clip`);
 3. sample: the clip's frame indices — in training a random stride (frame-rate jitter) and a random
@@ -30,7 +32,7 @@ Example:
 import dataclasses
 import glob
 import os
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import tensorflow as tf
 from absl import logging
@@ -52,15 +54,17 @@ class PipelineOptions:
     num_clips: int = 1
     num_crops: int = 1
     ignore_errors: bool = False
+    tokenizer: Optional[Any] = None  # a `text.make_tokenizer` layer when the model reads captions
 
     @classmethod
-    def from_config(cls, config) -> "PipelineOptions":
+    def from_config(cls, config, tokenizer=None) -> "PipelineOptions":
         return cls(
             spec=ClipSpec.from_config(config.data),
             augmentation=Augmentation.from_config(config.augment),
             num_clips=config.eval.num_clips,
             num_crops=config.eval.num_crops,
             ignore_errors=config.data.ignore_errors,
+            tokenizer=tokenizer,
         )
 
 
@@ -157,6 +161,8 @@ def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptio
         names.MEL: _train_mel(parsed[records.WAVEFORM], start, stride, seeds[5], spec, aug),
         names.FRAME_MASK: mask,
     }
+    if options.tokenizer is not None:
+        features[names.TOKENS] = options.tokenizer(parsed[records.CAPTION])
     return features, parsed[records.LABEL_INDEX]
 
 
@@ -174,6 +180,8 @@ def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineO
     )
     views = options.num_clips * options.num_crops
     features[names.VIDEO_ID] = tf.fill([views], video_id)
+    if options.tokenizer is not None:
+        features[names.TOKENS] = tf.tile(options.tokenizer(parsed[records.CAPTION])[tf.newaxis], [views, 1])
     return features, tf.fill([views], parsed[records.LABEL_INDEX])
 
 

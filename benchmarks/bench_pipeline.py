@@ -1,0 +1,143 @@
+"""Input pipeline speed: the training pipeline against the JPEG-decode limit and against a cached batch.
+
+Measures, in one run, on synthetic shards shaped like real data (JPEG frames with a 128-pixel short
+side, 16 kHz audio):
+
+- `clips_per_s`: the training pipeline (`pipeline.make_dataset`, 16 frames → 112×112 crops with the
+  default augmentation, plus the log-mel of the matching 1.6 s of audio). Goal ≥ 270 on 2 cores.
+- `ratio_pipeline_vs_decode`: that rate over the rate of reading the same shards and only decoding the
+  same 16 JPEGs per clip (`tf.io.decode_jpeg`, same parallelism). Goal ≥ 0.5.
+- `ratio_step_real_vs_cached`: the time of a training step of the default model fed by the pipeline,
+  over the time of a step on one batch cached in memory. Goal ≤ 1.1.
+
+    .venv/bin/python benchmarks/bench_pipeline.py            # full run, a few minutes
+    .venv/bin/python benchmarks/bench_pipeline.py --quick    # smoke run
+
+The last line of output is one JSON object with the figures.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from videofusion import config as config_lib, names, pipeline, records  # noqa: E402
+from videofusion.clip_encoder import encode_jpeg  # noqa: E402
+from videofusion.models import InputShapes, build_model  # noqa: E402
+
+_QUICK = flags.DEFINE_boolean("quick", False, "Small sizes, for a smoke run.")
+_CLIPS = flags.DEFINE_integer("clips", 256, "Clips in the synthetic shards.")
+_BATCH = flags.DEFINE_integer("batch_size", 32, "Batch size of the pipeline measurements.")
+_SECONDS = flags.DEFINE_float("seconds", 20.0, "How long each throughput measurement runs.")
+_STEPS = flags.DEFINE_integer("steps", 8, "Training steps timed for each of real and cached input.")
+
+
+def synthetic_frame(rng: np.random.Generator, height: int = 128, width: int = 171) -> np.ndarray:
+    """A smooth random image with some texture: JPEG sizes like natural frames, not like noise."""
+    small = rng.integers(0, 256, size=(6, 8, 3), dtype=np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    image += rng.integers(-12, 13, size=image.shape, dtype=np.int16)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_shards(directory: str, clips: int, frames_per_clip: int = 32, shards: int = 4) -> None:
+    """`clips` records of 3.2 s (32 frames at 10 fps) in `shards` train shards."""
+    rng = np.random.default_rng(0)
+    writers = [tf.io.TFRecordWriter(os.path.join(directory, f"train-{i:05d}-of-{shards:05d}.tfrecord"))
+               for i in range(shards)]
+    for index in range(clips):
+        clip = records.Clip(
+            label_index=index % 4, label_text=str(index % 4), filename=f"{index}.mp4", start_us=0,
+            end_us=3_200_000, frame_rate=10.0,
+            jpeg_frames=[encode_jpeg(synthetic_frame(rng)) for _ in range(frames_per_clip)],
+            waveform=rng.normal(0, 0.1, 51200).astype(np.float32), sample_rate=16000, has_audio=True,
+        )
+        writers[index % shards].write(records.encode_clip(clip))
+    for writer in writers:
+        writer.close()
+
+
+def bench_config(data_dir: str):
+    config = config_lib.base_config()
+    config.data.update(dict(dir=data_dir, num_frames=16, stride=1, image_size=112, fps=10.0,
+                            sample_rate=16000, short_side=128))
+    return config
+
+
+def decode_only(data_dir: str, num_frames: int, batch_size: int) -> tf.data.Dataset:
+    """The same reading, parsing and gathering of 16 JPEGs per clip, then only `decode_jpeg`."""
+    def decode(serialized):
+        jpegs = records.parse_clip(serialized)[records.IMAGES][:num_frames]
+        return pipeline.decode_frames(jpegs)
+
+    files = pipeline.shard_files(data_dir, "train")
+    dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
+        tf.data.TFRecordDataset, cycle_length=len(files), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def clips_per_second(dataset: tf.data.Dataset, seconds: float) -> float:
+    """Clips per second drawn from `dataset` (repeated) for about `seconds`, after a warm-up."""
+    iterator = iter(dataset.repeat())
+    for _ in range(3):
+        next(iterator)
+    clips, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        batch = next(iterator)
+        clips += int(tf.shape(tf.nest.flatten(batch)[0])[0])
+    return clips / (time.perf_counter() - start)
+
+
+def step_seconds(config, dataset: tf.data.Dataset, steps: int) -> tuple:
+    """(seconds per step with `dataset`, seconds per step with its first batch cached), same model."""
+    options = pipeline.PipelineOptions.from_config(config)
+    spec = options.spec
+    model = build_model(config.model, InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins), 4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    real = pipeline.model_inputs(dataset, list(model.input)).repeat()
+    cached = real.take(1).cache().repeat()
+    timings = {}
+    for name, source in (("cached", cached), ("real", real), ("cached_again", cached), ("real_again", real)):
+        model.fit(source, steps_per_epoch=2, epochs=1, verbose=0)  # warm-up: tracing, buffers
+        start = time.perf_counter()
+        model.fit(source, steps_per_epoch=steps, epochs=1, verbose=0)
+        timings[name] = (time.perf_counter() - start) / steps
+    return (timings["real"] + timings["real_again"]) / 2, (timings["cached"] + timings["cached_again"]) / 2
+
+
+def main(_):
+    clips, seconds, steps = (_CLIPS.value, _SECONDS.value, _STEPS.value)
+    if _QUICK.value:
+        clips, seconds, steps = 32, 3.0, 2
+    with tempfile.TemporaryDirectory() as data_dir:
+        write_shards(data_dir, clips)
+        config = bench_config(data_dir)
+        options = pipeline.PipelineOptions.from_config(config)
+        train = pipeline.make_dataset(data_dir, "train", options, _BATCH.value, training=True, seed=0)
+        decode_rate = clips_per_second(decode_only(data_dir, 16, _BATCH.value), seconds)
+        pipeline_rate = clips_per_second(train, seconds)
+        logging.info("decode only: %.1f clips/s; training pipeline: %.1f clips/s", decode_rate, pipeline_rate)
+        small_batches = pipeline.make_dataset(data_dir, "train", options, 8, training=True, seed=0)
+        real, cached = step_seconds(config, small_batches, steps)
+        logging.info("training step, batch 8: %.3f s with the pipeline, %.3f s cached", real, cached)
+    print(json.dumps({
+        "clips_per_s": round(pipeline_rate, 1),
+        "decode_only_clips_per_s": round(decode_rate, 1),
+        "ratio_pipeline_vs_decode": round(pipeline_rate / decode_rate, 3),
+        "step_s_real": round(real, 4),
+        "step_s_cached": round(cached, 4),
+        "ratio_step_real_vs_cached": round(real / cached, 3),
+        "cpu_cores": os.cpu_count(),
+        "clip": "16 frames 112x112 from 128-short-side JPEGs + 1.6 s log-mel",
+    }))
+
+
+if __name__ == "__main__":
+    app.run(main)
