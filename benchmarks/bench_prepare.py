@@ -9,7 +9,8 @@ What it measures, in one run, on the same machine:
      b. `ffmpeg -threads 1 -i CLIP -f null -` for every clip, N at a time (a pool of N processes);
    and reports `ratio_prepare_vs_ffmpeg` = prepare wall time / ffmpeg wall time. Goal: ≤ 1.3, i.e.
    prepare costs little more than decoding the files once (its scaling, JPEG, resampling and record
-   writing are cheap next to decoding).
+   writing are cheap next to decoding). Other load on the machine slows the fully parallel ffmpeg side
+   most, so the ratio of CPU seconds (`ratio_prepare_vs_ffmpeg_cpu`) is reported beside it.
 2. memory: it writes one long 1920x1080 H.264 + AAC video (`--long_seconds`, x264 ultrafast, cached in
    `--cache_dir`) and runs `videofusion prepare --workers 1` on it, polling `/proc/<pid>/status` of every
    process of the tree. `peak_rss_mib_long_video` is the sum over the tree's processes of each one's own
@@ -239,6 +240,9 @@ def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dic
         result[f"{side}_seconds_all"] = [round(w, 3) for w, _ in values]
         result[f"{side}_video_seconds_per_second"] = round(video_s / result[f"{side}_seconds"], 2)
     result["ratio_prepare_vs_ffmpeg"] = round(result["prepare_seconds"] / result["ffmpeg_seconds"], 3)
+    # CPU seconds hardly depend on other load on the machine, which slows the parallel side most.
+    cpu_ratio = result["prepare_cpu_seconds"] / result["ffmpeg_cpu_seconds"]
+    result["ratio_prepare_vs_ffmpeg_cpu"] = round(cpu_ratio, 3)
     return result
 
 
@@ -338,8 +342,9 @@ def main(argv):
                         FLAGS.clip_preset)
     long_video = make_videos("long", 1, FLAGS.long_seconds, 1920, 1080, "ultrafast")
     result = measure_speed(ffmpeg, clips, FLAGS.workers, FLAGS.repeats)
-    logging.info("Speed: prepare %.2f s, ffmpeg %.2f s, ratio %.3f (goal <= 1.3)", result["prepare_seconds"],
-                 result["ffmpeg_seconds"], result["ratio_prepare_vs_ffmpeg"])
+    logging.info("Speed: prepare %.2f s, ffmpeg %.2f s, ratio %.3f (goal <= 1.3); CPU seconds ratio %.3f",
+                 result["prepare_seconds"], result["ffmpeg_seconds"], result["ratio_prepare_vs_ffmpeg"],
+                 result["ratio_prepare_vs_ffmpeg_cpu"])
     result.update(measure_memory(long_video))
     logging.info("Memory: peak RSS %.0f MiB on %g s of 1080p (goal < 1024)",
                  result["peak_rss_mib_long_video"], FLAGS.long_seconds)

@@ -65,18 +65,20 @@ def random_crop_window(seed, height, width, area_min: float) -> tf.Tensor:
 
 
 def random_flip(frames: tf.Tensor, seed) -> tf.Tensor:
-    """Mirrors every frame `[n, h, w, 3]` left-right with probability 1/2."""
+    """Mirrors every frame `[n, h, w, c]` left-right with probability 1/2."""
     flip = tf.random.stateless_uniform([], seed) < 0.5
     return tf.cond(flip, lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
 
 
-def color_jitter(frames: tf.Tensor, seed, brightness: float, contrast: float) -> tf.Tensor:
-    """Random brightness shift and contrast scale of frames in [0, 1], the same for the whole clip."""
+def scale_with_color_jitter(pixels: tf.Tensor, seed, brightness: float, contrast: float) -> tf.Tensor:
+    """Pixel values in [0, 255] → [0, 1], with a random contrast scale (about the clip's mean) and
+    brightness shift, the same for the whole clip — in one multiply-add over the pixels."""
     b_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     shift = tf.random.stateless_uniform([], b_seed, -brightness, brightness)
     scale = tf.random.stateless_uniform([], c_seed, 1.0 - contrast, 1.0 + contrast)
-    mean = tf.reduce_mean(frames)
-    return tf.clip_by_value((frames - mean) * scale + mean + shift, 0.0, 1.0)
+    mean = tf.reduce_mean(pixels) / 255.0
+    # (x / 255 - mean) * scale + mean + shift, folded into x * a + b.
+    return tf.clip_by_value(pixels * (scale / 255.0) + (mean * (1.0 - scale) + shift), 0.0, 1.0)
 
 
 def _mask_spans(seed, length: int, count: int, max_width: int) -> tf.Tensor:

@@ -105,37 +105,52 @@ def corrupt_shard_error(data_dir: str, error: Exception) -> Exception:
     )
 
 
+def _decode_each(jpegs: tf.Tensor, decode) -> tf.Tensor:
+    """`decode` over `[n]` JPEG strings: unrolled when n is static (a clip: the decodes then run in
+    parallel, without `map_fn`'s loop), else with `map_fn`."""
+    if jpegs.shape[0] is not None:
+        return tf.stack([decode(jpegs[i]) for i in range(jpegs.shape[0])])
+    return tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+
 def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
     """`[n]` JPEG strings (all the same size) → uint8 `[n, height, width, 3]`."""
-    return tf.map_fn(
-        lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3),
-        jpegs,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-    )
+    return _decode_each(jpegs, lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3))
 
 
 def _decode_crop(jpegs: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
-    return tf.map_fn(
-        lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3),
-        jpegs,
-        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-    )
+    return _decode_each(jpegs, lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3))
 
 
 def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
+    """Decoded, cropped, flipped, resized and colour-jittered frames in [0, 1].
+
+    The order keeps the work small: only the crop window is decoded, the flip runs on uint8 pixels,
+    and scaling and colour jitter are one multiply-add. The resize is plain bilinear, not antialiased
+    as in evaluation: a random crop is scaled by little, and antialiasing doubled the pipeline's cost.
+    """
     gathered = tf.gather(jpegs, indices)
+    size = [spec.image_size, spec.image_size]
     if aug.random_resized_crop:
         shape = tf.io.extract_jpeg_shape(jpegs[0])
         window = augment.random_crop_window(seeds[0], shape[0], shape[1], aug.crop_area_min)
-        frames = transforms.resize_frames(_decode_crop(gathered, window), spec.image_size)
+        crops = _decode_crop(gathered, window)
     else:
-        offset = tf.random.stateless_uniform([], seeds[0])
-        frames = transforms.crop_and_resize(decode_frames(gathered), spec.image_size, offset, offset)
+        frames = decode_frames(gathered)
+        side = tf.reduce_min(tf.shape(frames)[1:3])
+        offset = tf.random.stateless_uniform([2], seeds[0])
+        y0, x0 = tf.unstack(tf.cast(tf.cast(tf.shape(frames)[1:3] - side, tf.float32) * offset, tf.int32))
+        crops = frames[:, y0 : y0 + side, x0 : x0 + side]
     if aug.flip:
-        frames = augment.random_flip(frames, seeds[1])
+        crops = augment.random_flip(crops, seeds[1])
+    pixels = tf.image.resize(crops, size)
     if aug.brightness or aug.contrast:
-        frames = augment.color_jitter(frames, seeds[2], aug.brightness, aug.contrast)
-    return frames * mask[:, None, None, None]
+        frames = augment.scale_with_color_jitter(pixels, seeds[2], aug.brightness, aug.contrast)
+    else:
+        frames = tf.clip_by_value(pixels / 255.0, 0.0, 1.0)
+    if spec.pad_short_videos:
+        frames *= mask[:, None, None, None]
+    return frames
 
 
 def _train_mel(waveform, start, stride, seed, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
