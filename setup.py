@@ -25,6 +25,7 @@ setuptools.setup(
         "keras==3.15.1",
         "keras-hub==0.32.0",
         "av==18.1.0",
+        "google-crc32c==1.9.0",
         "opencv-python-headless==5.0.0.93",
         "absl-py==2.5.1",
         "ml-collections==1.1.0",

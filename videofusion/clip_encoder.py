@@ -1,24 +1,28 @@
-"""One video → its serialized clip records; the work `prepare` runs in its worker processes.
+"""One video → a file of its TFRecord-framed clip records; the work `prepare`'s worker processes do.
 
-This module imports no TensorFlow (records are encoded by `records.encode_clip`'s own protobuf writer),
-so that worker processes start in a fraction of a second and stay small.
+Each segment is encoded and appended to the task's chunk file as soon as it is decoded, so memory holds
+one segment, whatever the video's length; `prepare` then appends the finished chunk to its shard. A
+video that fails half-way leaves no chunk. This module imports no TensorFlow (records are encoded by
+`records.encode_clip`'s own protobuf writer and framed by `tfrecord_io`), so workers start in a fraction
+of a second and stay small.
 
 Example:
 
->>> task = EncodeTask(path="a.mp4", resolved="/data/a.mp4", label="cat", label_index=0,
-...                   caption=None, start=None, end=None, params=EncodeParams())
+>>> task = EncodeTask(path="a.mp4", resolved="/data/a.mp4", label="cat", label_index=0, caption=None,
+...                   start=None, end=None, params=EncodeParams(), chunk_path="/tmp/a.part")
 >>> result = encode_video(task)  # doctest: +SKIP
->>> len(result.records), result.error  # doctest: +SKIP
+>>> result.clips, result.error  # doctest: +SKIP
 (1, None)
 """
 
 import dataclasses
-from typing import List, Optional
+import os
+from typing import Optional
 
 import cv2
 import numpy as np
 
-from videofusion import media, records
+from videofusion import media, records, tfrecord_io
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,16 +48,18 @@ class EncodeTask:
     start: Optional[float]
     end: Optional[float]
     params: EncodeParams
+    chunk_path: str
 
 
 @dataclasses.dataclass
 class EncodeResult:
-    """The records of one video (consecutive segments), or the reason it was skipped."""
+    """What one video became: `clips` records in `chunk_path`, or the reason it was skipped."""
 
     path: str
     label: str
-    records: List[bytes]
+    clips: int
     duration_s: float
+    chunk_path: Optional[str]
     error: Optional[str] = None
 
 
@@ -87,26 +93,29 @@ def _segment_record(task: EncodeTask, segment: media.Media) -> bytes:
 
 
 def encode_video(task: EncodeTask) -> EncodeResult:
-    """Decodes `task`'s video into records; a file that can't be used gives a result with `error`.
-
-    All of a video's records are returned together, only once the whole file decoded: a file that
-    fails half-way leaves no partial records behind.
-    """
+    """Decodes `task`'s video into its chunk file; a file that can't be used gives a result with `error`."""
     params = task.params
-    encoded, duration_s = [], 0.0
+    clips, duration_s = 0, 0.0
     try:
-        for segment in media.iter_segments(
-            task.resolved,
-            fps=params.fps,
-            short_side=params.short_side,
-            sample_rate=params.sample_rate,
-            max_clip_seconds=params.max_clip_seconds,
-            start_s=task.start,
-            end_s=task.end,
-            frame_fn=lambda rgb: encode_jpeg(rgb, params.jpeg_quality),
-        ):
-            encoded.append(_segment_record(task, segment))
-            duration_s += segment.duration_s
+        with open(task.chunk_path, "wb") as chunk:
+            for segment in _segments(task, params):
+                chunk.write(tfrecord_io.frame_record(_segment_record(task, segment)))
+                clips += 1
+                duration_s += segment.duration_s
     except media.MediaError as error:
-        return EncodeResult(task.path, task.label, [], 0.0, error.reason)
-    return EncodeResult(task.path, task.label, encoded, duration_s)
+        os.remove(task.chunk_path)
+        return EncodeResult(task.path, task.label, 0, 0.0, None, error.reason)
+    return EncodeResult(task.path, task.label, clips, duration_s, task.chunk_path)
+
+
+def _segments(task: EncodeTask, params: EncodeParams):
+    return media.iter_segments(
+        task.resolved,
+        fps=params.fps,
+        short_side=params.short_side,
+        sample_rate=params.sample_rate,
+        max_clip_seconds=params.max_clip_seconds,
+        start_s=task.start,
+        end_s=task.end,
+        frame_fn=lambda rgb: encode_jpeg(rgb, params.jpeg_quality),
+    )

@@ -20,14 +20,15 @@ Example:
 """
 
 import dataclasses
+import glob
 import hashlib
 import json
 import multiprocessing
 import os
 import re
+import shutil
 from typing import Iterator, List, Optional
 
-import tensorflow as tf
 from absl import logging
 
 import videofusion
@@ -36,7 +37,7 @@ from videofusion import clip_encoder, fileio, manifest, records
 LABELS_FILE = "labels.txt"
 DATASET_FILE = "dataset.json"
 ERRORS_FILE = "errors.jsonl"
-STATE_DIR = ".prepare"
+STATE_DIR = ".prepare"  # per-shard statistics of complete shards, and chunks of videos in progress
 _SHARD_PATTERN = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
 
 
@@ -141,6 +142,8 @@ def _completed_state(output_dir: str, plan: ShardPlan, fingerprint: str) -> Opti
 
 def _clean_output_dir(output_dir: str, plans: List[ShardPlan]) -> None:
     """Removes temporary files of killed runs and shards that belong to no shard of this plan."""
+    for chunk in glob.glob(os.path.join(output_dir, STATE_DIR, "*.part")):
+        os.remove(chunk)
     wanted = {plan.name for plan in plans}
     for name in os.listdir(output_dir):
         path = os.path.join(output_dir, name)
@@ -152,12 +155,12 @@ def _clean_output_dir(output_dir: str, plans: List[ShardPlan]) -> None:
 
 
 class _ShardWriter:
-    """Writes one shard under a temporary name and commits it with its statistics."""
+    """Writes one shard under a temporary name (videos' chunks, appended) and commits it with its stats."""
 
     def __init__(self, output_dir: str, plan: ShardPlan, fingerprint: str, labels: List[str]):
         self._output_dir, self._plan = output_dir, plan
         self._final = os.path.join(output_dir, plan.name)
-        self._writer = tf.io.TFRecordWriter(fileio.temp_name(self._final))
+        self._file = open(fileio.temp_name(self._final), "wb")
         self.state = {
             "fingerprint": fingerprint,
             "clips": 0,
@@ -174,15 +177,16 @@ class _ShardWriter:
             logging.warning("Skipping %s: %s", result.path, result.error)
             self.state["errors"].append({"path": result.path, "reason": result.error})
             return
-        for record in result.records:
-            self._writer.write(record)
-        self.state["clips"] += len(result.records)
+        with open(result.chunk_path, "rb") as chunk:
+            shutil.copyfileobj(chunk, self._file)
+        os.remove(result.chunk_path)
+        self.state["clips"] += result.clips
         self.state["videos"] += 1
         self.state["duration_s"] += result.duration_s
-        self.state["label_clips"][result.label] += len(result.records)
+        self.state["label_clips"][result.label] += result.clips
 
     def commit(self) -> None:
-        self._writer.close()
+        self._file.close()
         fileio.write_json(_state_path(self._output_dir, self._plan), self.state)
         os.replace(fileio.temp_name(self._final), self._final)
 
@@ -200,11 +204,13 @@ def _results(tasks: List[clip_encoder.EncodeTask], workers: int) -> Iterator[cli
 def _encode_and_write(options, todo, labels, fingerprints) -> None:
     params = options.encode_params()
     label_index = {label: i for i, label in enumerate(labels)}
+    chunks = os.path.join(options.output_dir, STATE_DIR)
     tasks, owners = [], []
     for plan in todo:
         for e in plan.entries:
+            chunk = os.path.join(chunks, f"{plan.name}.{len(tasks)}.part")
             tasks.append(clip_encoder.EncodeTask(
-                e.path, e.resolved, e.label, label_index[e.label], e.text, e.start, e.end, params
+                e.path, e.resolved, e.label, label_index[e.label], e.text, e.start, e.end, params, chunk
             ))
             owners.append(plan)
     workers = options.workers or os.cpu_count() or 1
