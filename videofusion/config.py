@@ -62,7 +62,14 @@ def base_config() -> ml_collections.ConfigDict:
             fusion="cross_attention",
             embed_dim=128,
             num_heads=4,
+            num_layers=2,  # transformer blocks (video encoder `transformer`, fusion `bottleneck`)
+            num_bottlenecks=4,  # shared tokens of fusion `bottleneck`
             dropout=0.1,
+            modality_dropout=0.0,  # probability of dropping a whole modality of a training clip
+            aux_loss_weight=0.0,  # > 0: a classifier per modality, its loss added with this weight
+            frame_backbone="article",  # or "mobilenet_v3_small"
+            backbone_weights="",  # a .weights.h5 file for the frame backbone (nothing is downloaded)
+            max_frames=64,  # longest clip the transformer's position embedding covers
         )
     )
     config.train = ml_collections.ConfigDict(

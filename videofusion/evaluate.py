@@ -14,7 +14,7 @@ from absl import logging
 
 import tensorflow as tf
 
-from videofusion import fileio, names, pipeline, workdir as workdir_lib
+from videofusion import fileio, names, pipeline, text, workdir as workdir_lib
 
 METRICS_FILE = "metrics.json"
 
@@ -61,7 +61,8 @@ def _predict_views(model, dataset) -> tuple:
     inputs = list(model.input)
     probabilities, labels, video_ids = [], [], []
     for features, batch_labels in fileio.progress(dataset, desc="evaluate", unit="batch"):
-        probabilities.append(np.asarray(model.predict_on_batch({k: features[k] for k in inputs})))
+        outputs = model.predict_on_batch({k: features[k] for k in inputs})
+        probabilities.append(np.asarray(outputs[names.CLASSES]))
         labels.append(batch_labels.numpy())
         video_ids.append(features[names.VIDEO_ID].numpy())
     return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(video_ids)
@@ -73,7 +74,7 @@ def evaluate(workdir: str, split: str = "test") -> dict:
     Every video is scored by the mean softmax of its `eval.num_clips * eval.num_crops` views.
     """
     config, labels, model = workdir_lib.load_run(workdir)
-    options = pipeline.PipelineOptions.from_config(config)
+    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir))
     dataset = pipeline.make_dataset(config.data.dir, split, options, config.eval.batch_size, training=False)
     try:
         views = _predict_views(model, dataset)

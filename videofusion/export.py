@@ -4,7 +4,9 @@ The default signature (`serving_default`) takes decoded media, not features, so 
 training applied after decoding is inside the graph:
 
 - `frames`: uint8 `[batch, frames, height, width, 3]` at the dataset's frame rate (any size);
-- `waveform`: float32 `[batch, samples]`, mono, at the dataset's sample rate;
+- `waveform`: float32 `[batch, samples]`, mono, at the dataset's sample rate (silence: no audio);
+- `caption`: string `[batch]`, only for models that read text (tokenized inside, with the run's
+  vocabulary; serving it needs TensorFlow Text's ops, `import tensorflow_text` before loading);
 
 and returns `probabilities` `[batch, classes]`, `top_k_labels` (strings) and `top_k_scores`
 `[batch, k]`. Like `evaluate`, it scores `eval.num_clips * eval.num_crops` views of each video and
@@ -25,13 +27,16 @@ import tensorflow as tf
 from absl import logging
 
 import videofusion
-from videofusion import fileio, names, pipeline, transforms, workdir as workdir_lib
+from videofusion import fileio, names, pipeline, text, transforms, workdir as workdir_lib
 
 METADATA_FILE = os.path.join("assets.extra", "videofusion.json")
 
 
 class ServingModule(tf.Module):
-    """The trained Keras model wrapped with its preprocessing and label lookup."""
+    """The trained Keras model wrapped with its preprocessing and label lookup.
+
+    `serve` takes `frames` and `waveform`, plus `caption` (string `[batch]`) when the model reads text.
+    """
 
     def __init__(self, model, options: pipeline.PipelineOptions, labels, top_k: int):
         super().__init__()
@@ -39,6 +44,14 @@ class ServingModule(tf.Module):
         self._options = options
         self._labels = list(labels)
         self._top_k = min(top_k, len(labels))
+        signature = [
+            tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=names.SERVING_FRAMES),
+            tf.TensorSpec([None, None], tf.float32, name=names.SERVING_WAVEFORM),
+        ]
+        if names.TOKENS in model.input:
+            self.tokenizer = options.tokenizer
+            signature.append(tf.TensorSpec([None], tf.string, name=names.SERVING_CAPTION))
+        self.serve = tf.function(self._serve, input_signature=signature)
 
     def _views(self, video_and_audio):
         frames, waveform = video_and_audio
@@ -48,25 +61,22 @@ class ServingModule(tf.Module):
             options.num_clips, options.num_crops,
         )
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=names.SERVING_FRAMES),
-            tf.TensorSpec([None, None], tf.float32, name=names.SERVING_WAVEFORM),
-        ]
-    )
-    def serve(self, frames, waveform):
+    def _serve(self, frames, waveform, caption=None):
         spec, views = self._options.spec, self._options.num_clips * self._options.num_crops
         signature = {
             names.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.image_size, spec.image_size, 3]),
             names.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
             names.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
+            names.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
         }
         features = tf.map_fn(self._views, (frames, waveform), fn_output_signature=signature)
         inputs = {
             key: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))
             for key, value in features.items() if key in self.model.input
         }
-        per_view = tf.cast(self.model(inputs, training=False), tf.float32)
+        if caption is not None:
+            inputs[names.TOKENS] = tf.repeat(self.tokenizer(caption), views, axis=0)
+        per_view = tf.cast(self.model(inputs, training=False)[names.CLASSES], tf.float32)
         probabilities = tf.reduce_mean(tf.reshape(per_view, [-1, views, len(self._labels)]), axis=1)
         scores, top = tf.math.top_k(probabilities, k=self._top_k)
         return {
@@ -87,7 +97,7 @@ def next_version(output_dir: str) -> int:
 def export(workdir: str, output_dir: str, top_k: int = 5) -> str:
     """Exports the run in `workdir` as `output_dir/<next version>`; returns that path."""
     config, labels, model = workdir_lib.load_run(workdir)
-    options = pipeline.PipelineOptions.from_config(config)
+    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir))
     spec = options.spec
     module = ServingModule(model, options, labels, top_k)
     target = os.path.join(output_dir, str(next_version(output_dir)))

@@ -153,12 +153,14 @@ def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation
     return frames
 
 
-def _train_mel(waveform, start, stride, seed, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
-    mel = transforms.log_mel_spectrogram(transforms.audio_window(waveform, start, spec, stride), spec)
+def _train_audio(waveform, start, stride, seed, spec: ClipSpec, aug: Augmentation) -> tuple:
+    """(log-mel with SpecAugment, presence flag) of the audio window that plays with the clip."""
+    window = transforms.audio_window(waveform, start, spec, stride)
+    mel = transforms.log_mel_spectrogram(window, spec)
     if aug.stride_jitter:  # another duration: stretch the time axis back to the model's length
         mel = tf.image.resize(mel[..., tf.newaxis], [spec.mel_frames, spec.mel_bins])[..., 0]
     mel = tf.ensure_shape(mel, [spec.mel_frames, spec.mel_bins])
-    return augment.spec_augment(mel, seed, aug)
+    return augment.spec_augment(mel, seed, aug), transforms.audio_present(window)
 
 
 def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
@@ -171,10 +173,12 @@ def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptio
     stride = augment.random_stride(seeds[0], spec.stride, aug.stride_jitter)
     start = augment.random_start(seeds[1], transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
+    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, seeds[5], spec, aug)
     features = {
         names.FRAMES: _train_frames(jpegs, indices, mask, seeds[2:5], spec, aug),
-        names.MEL: _train_mel(parsed[records.WAVEFORM], start, stride, seeds[5], spec, aug),
         names.FRAME_MASK: mask,
+        names.MEL: mel,
+        names.AUDIO_PRESENT: present,
     }
     if options.tokenizer is not None:
         features[names.TOKENS] = options.tokenizer(parsed[records.CAPTION])
@@ -248,7 +252,7 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def model_inputs(dataset: tf.data.Dataset, input_names) -> tf.data.Dataset:
-    """Keeps only the features a model takes (its input names), and the labels."""
-    keep = tuple(input_names)
-    return dataset.map(lambda features, labels: ({k: features[k] for k in keep}, labels))
+def model_inputs(dataset: tf.data.Dataset, model) -> tf.data.Dataset:
+    """Keeps only the features `model` takes, and gives the labels to each of its outputs."""
+    inputs, outputs = tuple(model.input), tuple(model.output)
+    return dataset.map(lambda features, labels: ({k: features[k] for k in inputs}, {k: labels for k in outputs}))

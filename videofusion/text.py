@@ -63,6 +63,19 @@ def load_vocabulary(workdir: str) -> List[str]:
         return [line.rstrip("\n") for line in f]
 
 
+def tokenizer_for_run(config, workdir: str, build: bool = False):
+    """The tokenizer of a run whose model reads text (None otherwise).
+
+    With `build`, the vocabulary is learnt from `config.data.dir`'s training captions and saved in
+    `workdir` first (training); otherwise the saved one is used (evaluation, export).
+    """
+    if "text" not in [m.strip() for m in config.model.modalities.split(",")]:
+        return None
+    if build:
+        save_vocabulary(build_vocabulary(config.data.dir, config.data.vocabulary_size), workdir)
+    return make_tokenizer(load_vocabulary(workdir), config.data.text_length)
+
+
 def make_tokenizer(vocabulary: List[str], sequence_length: int) -> keras_hub.tokenizers.WordPieceTokenizer:
     """Caption string(s) → int32 ids `[..., sequence_length]`, zero-padded, unknown pieces → 1."""
     return keras_hub.tokenizers.WordPieceTokenizer(

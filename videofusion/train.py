@@ -18,7 +18,7 @@ from absl import logging
 
 from videofusion import config as config_lib
 from videofusion import fileio
-from videofusion import pipeline, prepare, strategy as strategy_lib, workdir as workdir_lib
+from videofusion import names, pipeline, prepare, strategy as strategy_lib, text, workdir as workdir_lib
 from videofusion.models import InputShapes, build_model
 from videofusion.transforms import ClipSpec
 
@@ -33,9 +33,12 @@ def resolve_data_config(config: ml_collections.ConfigDict) -> ml_collections.Con
     return resolved
 
 
-def input_shapes(spec: ClipSpec) -> InputShapes:
+def input_shapes(config: ml_collections.ConfigDict, spec: ClipSpec) -> InputShapes:
     """The model's static input sizes for clips of `spec`."""
-    return InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins)
+    return InputShapes(
+        spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins,
+        text_length=config.data.text_length, vocabulary_size=config.data.vocabulary_size,
+    )
 
 
 def _set_up(config: ml_collections.ConfigDict) -> None:
@@ -59,11 +62,10 @@ def _datasets(config, options: pipeline.PipelineOptions, replicas: int):
 
 
 def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths) -> None:
-    inputs = list(model.input)
-    val_ds = None if val_ds is None else pipeline.model_inputs(val_ds, inputs)
+    val_ds = None if val_ds is None else pipeline.model_inputs(val_ds, model)
     try:
         model.fit(
-            pipeline.model_inputs(train_ds, inputs),
+            pipeline.model_inputs(train_ds, model),
             validation_data=val_ds,
             epochs=config.train.epochs,
             callbacks=_callbacks(paths),
@@ -74,14 +76,19 @@ def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths) -> None:
 
 
 def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
-    model = build_model(config.model, input_shapes(spec), num_classes)
+    model = build_model(config.model, input_shapes(config, spec), num_classes)
+    losses = {name: "sparse_categorical_crossentropy" for name in model.output}
+    weights = {name: 1.0 if name == names.CLASSES else config.model.aux_loss_weight for name in model.output}
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=[
-            "accuracy",
-            keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5_accuracy"),
-        ],
+        loss=losses,
+        loss_weights=weights,
+        metrics={
+            names.CLASSES: [
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5_accuracy"),
+            ]
+        },
     )
     return model
 
@@ -99,7 +106,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     config = resolve_data_config(config)
     _set_up(config)
     strategy = strategy_lib.make_strategy(config.train.strategy)
-    options = pipeline.PipelineOptions.from_config(config)
+    os.makedirs(workdir, exist_ok=True)
+    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir, build=True))
     spec = options.spec
     train_ds, val_ds = _datasets(config, options, strategy.num_replicas_in_sync)
     labels = prepare.read_dataset_info(config.data.dir)["labels"]

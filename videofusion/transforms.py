@@ -162,6 +162,15 @@ def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, st
     return padded
 
 
+def audio_present(window: tf.Tensor) -> tf.Tensor:
+    """`[..., 1]` float: 1 if the audio window `[..., samples]` has any sound, 0 if it is silent.
+
+    A clip without an audio stream is stored as silence, so this also marks it absent — in the
+    pipeline and in the SavedModel alike, which see the same waveform.
+    """
+    return tf.cast(tf.reduce_max(tf.abs(window), axis=-1, keepdims=True) > 0, tf.float32)
+
+
 def log_mel_spectrogram(waveform: tf.Tensor, spec: ClipSpec) -> tf.Tensor:
     """float32 waveform `[..., samples]` → log-mel `[..., spec.mel_frames, spec.mel_bins]`."""
     fft_length = 1 << (spec.mel_window - 1).bit_length()
@@ -193,19 +202,22 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
       num_crops: 1 (centre) or 3 (both ends and the centre of the long side).
 
     Returns:
-      `{FRAMES: [views, n, s, s, 3], MEL: [views, t, mels], FRAME_MASK: [views, n]}`.
+      `{FRAMES: [views, n, s, s, 3], MEL: [views, t, mels], FRAME_MASK: [views, n],
+      AUDIO_PRESENT: [views, 1]}`.
     """
     offsets = {1: (0.5,), 3: (0.0, 0.5, 1.0)}.get(num_crops)
     if offsets is None:
         raise ValueError(f"eval.num_crops={num_crops} must be 1 or 3")
-    views = {names.FRAMES: [], names.MEL: [], names.FRAME_MASK: []}
+    views = {names.FRAMES: [], names.MEL: [], names.FRAME_MASK: [], names.AUDIO_PRESENT: []}
     starts = eval_clip_starts(num_available, spec, num_clips)
     for clip in range(num_clips):
         indices, mask = clip_indices(num_available, spec, starts[clip])
         frames = frames_at(indices)
-        mel = log_mel_spectrogram(audio_window(waveform, starts[clip], spec), spec)
+        window = audio_window(waveform, starts[clip], spec)
+        mel = log_mel_spectrogram(window, spec)
         for offset in offsets:
             views[names.FRAMES].append(crop_and_resize(frames, spec.image_size, offset, offset) * mask[:, None, None, None])
             views[names.MEL].append(mel)
             views[names.FRAME_MASK].append(mask)
+            views[names.AUDIO_PRESENT].append(audio_present(window))
     return {key: tf.stack(value) for key, value in views.items()}

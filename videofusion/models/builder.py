@@ -1,68 +1,119 @@
 """`build_model`: a `config.model` section → a Keras functional classifier over named dict inputs.
 
-Inputs are named after `names.FRAMES` (float `[num_frames, size, size, 3]` in [0, 1]) and `names.MEL`
-(log-mel `[mel_frames, mel_bins]`), one per modality in `model.modalities`; the output is class
-probabilities (float32, also under mixed precision).
+Inputs (`names.py`), per modality in `model.modalities`:
+- video: `frames` float `[num_frames, size, size, 3]` in [0, 1] and `frame_mask` `[num_frames]`;
+- audio: `mel` log-mel `[mel_frames, mel_bins]` and `audio_present` `[1]` (0 for a silent or
+  audio-less clip);
+- text: `tokens` int `[text_length]` caption ids (all zero: no caption).
+
+Outputs: a dict with `classes` (probabilities, float32 also under mixed precision) and, when
+`model.aux_loss_weight > 0`, one `aux_<modality>` head per modality on that modality's own embedding
+(the fix Wang, Tran and Feiszli, CVPR 2020, recommend when fusion overfits to one modality).
+`model.modality_dropout` drops whole modalities at random in training (never all of a clip's).
 
 Example:
 
 >>> from ml_collections import ConfigDict
->>> cfg = ConfigDict(dict(modalities="video,audio", video_encoder="lstm", fusion="cross_attention",
-...                       embed_dim=32, num_heads=4, dropout=0.1))
+>>> from videofusion.config import base_config
+>>> cfg = base_config().model
+>>> cfg.update(dict(embed_dim=32, num_heads=4))
 >>> model = build_model(cfg, InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16), 4)
->>> sorted(model.input.keys()), model.output_shape
-(['frames', 'mel'], (None, 4))
+>>> sorted(model.input.keys()), model.output["classes"].shape
+(['audio_present', 'frame_mask', 'frames', 'mel'], (None, 4))
 """
 
 import dataclasses
+from typing import Optional
 
 import keras
 
 from videofusion import names
 from videofusion.models.audio_encoder import encode_audio
-from videofusion.models.fusion import fuse
+from videofusion.models.fusion import Stream, fuse, pool
+from videofusion.models.layers import ModalityDropout
 from videofusion.models.video_encoders import encode_video
+
+KNOWN_MODALITIES = (names.AUDIO, names.TEXT, names.VIDEO)
 
 
 @dataclasses.dataclass(frozen=True)
 class InputShapes:
-    """Static sizes of the model inputs (from the data config)."""
+    """Static sizes of the model inputs (from the data config); `num_frames` None: any length."""
 
-    num_frames: int
+    num_frames: Optional[int]
     image_size: int
     mel_frames: int
     mel_bins: int
+    text_length: int = 16
+    vocabulary_size: int = 0
 
 
 def parse_modalities(modalities: str) -> tuple:
     """`"video,audio"` → `("audio", "video")`; raises on an unknown or empty list."""
     chosen = tuple(sorted({m.strip() for m in modalities.split(",") if m.strip()}))
-    unknown = [m for m in chosen if m not in (names.VIDEO, names.AUDIO)]
+    unknown = [m for m in chosen if m not in KNOWN_MODALITIES]
     if not chosen or unknown:
         raise ValueError(
-            f"model.modalities={modalities!r}: expected a comma-separated subset of video,audio"
+            f"model.modalities={modalities!r}: expected a comma-separated subset of video,audio,text"
         )
     return chosen
 
 
-def build_model(model_config, shapes: InputShapes, num_classes: int) -> keras.Model:
-    """The classifier that `model_config` describes, for `num_classes` classes."""
-    modalities = parse_modalities(model_config.modalities)
-    dim = model_config.embed_dim
-    # === Inputs ===
-    inputs, tokens = {}, {}
+def _streams(cfg, shapes: InputShapes, modalities):
+    """(inputs dict, streams dict) for the chosen modalities."""
+    inputs, streams = {}, {}
     if names.VIDEO in modalities:
         frames = keras.Input((shapes.num_frames, shapes.image_size, shapes.image_size, 3), name=names.FRAMES)
-        inputs[names.FRAMES] = frames
-        tokens[names.VIDEO] = encode_video(frames, model_config.video_encoder, dim)
+        frame_mask = keras.Input((shapes.num_frames,), name=names.FRAME_MASK)
+        inputs.update({names.FRAMES: frames, names.FRAME_MASK: frame_mask})
+        tokens, mask = encode_video(
+            frames, frame_mask, cfg.video_encoder, cfg.embed_dim, cfg.num_heads, cfg.num_layers,
+            max_frames=shapes.num_frames or cfg.max_frames, backbone=cfg.frame_backbone,
+            weights_path=cfg.backbone_weights,
+        )
+        streams[names.VIDEO] = Stream(tokens, mask, keras.ops.ones_like(frame_mask[:, :1]))
     if names.AUDIO in modalities:
         mel = keras.Input((shapes.mel_frames, shapes.mel_bins), name=names.MEL)
-        inputs[names.MEL] = mel
-        tokens[names.AUDIO] = encode_audio(mel, dim)
-    # === Fusion and head ===
-    embedding = fuse(tokens, model_config.fusion, dim, model_config.num_heads)
-    embedding = keras.layers.Dropout(model_config.dropout, name="head_dropout")(embedding)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="classes")(embedding)
+        present = keras.Input((1,), name=names.AUDIO_PRESENT)
+        inputs.update({names.MEL: mel, names.AUDIO_PRESENT: present})
+        streams[names.AUDIO] = Stream(encode_audio(mel, cfg.embed_dim), None, present)
+    if names.TEXT in modalities:
+        from videofusion.models.text_encoder import encode_text  # keras-hub only when text is used
+
+        token_ids = keras.Input((shapes.text_length,), dtype="int32", name=names.TOKENS)
+        inputs[names.TOKENS] = token_ids
+        tokens, mask = encode_text(token_ids, shapes.vocabulary_size, cfg.embed_dim, cfg.num_heads)
+        present = keras.ops.cast(keras.ops.any(mask, axis=1, keepdims=True), "float32")
+        streams[names.TEXT] = Stream(tokens, mask, present)
+    return inputs, streams
+
+
+def _drop_modalities(streams: dict, rate: float) -> dict:
+    if rate <= 0 or len(streams) < 2:
+        return streams
+    order = sorted(streams)
+    kept = ModalityDropout(rate, name="modality_dropout")([streams[n].present for n in order])
+    return {n: dataclasses.replace(streams[n], present=p) for n, p in zip(order, kept)}
+
+
+def build_model(cfg, shapes: InputShapes, num_classes: int) -> keras.Model:
+    """The classifier that `cfg` (a `config.model`) describes, for `num_classes` classes."""
+    modalities = parse_modalities(cfg.modalities)
+    # === Inputs and encoders ===
+    inputs, streams = _streams(cfg, shapes, modalities)
+    # === Fusion and heads ===
+    outputs = {}
+    if cfg.aux_loss_weight > 0 and len(streams) > 1:
+        for name, stream in streams.items():
+            outputs[f"aux_{name}"] = keras.layers.Dense(
+                num_classes, activation="softmax", dtype="float32", name=f"aux_{name}"
+            )(pool(f"aux_{name}", stream))
+    streams = _drop_modalities(streams, cfg.modality_dropout)
+    embedding = fuse(streams, cfg.fusion, cfg.embed_dim, cfg.num_heads, cfg.num_layers, cfg.num_bottlenecks)
+    embedding = keras.layers.Dropout(cfg.dropout, name="head_dropout")(embedding)
+    outputs[names.CLASSES] = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name=names.CLASSES
+    )(embedding)
     # === Functional Model ===
-    name = "_".join([*modalities, model_config.video_encoder, model_config.fusion])
+    name = "_".join([*modalities, cfg.video_encoder, cfg.fusion])
     return keras.Model(inputs, outputs, name=name)

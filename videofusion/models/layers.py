@@ -24,10 +24,11 @@ class MiddleFrame(keras.layers.Layer):
         middle = (ops.cast(ops.sum(frame_mask, axis=1), "int32") - 1) // 2
         positions = ops.arange(ops.shape(frames)[1])
         pick = ops.cast(ops.equal(positions[None, :], middle[:, None]), frames.dtype)
-        pick = ops.reshape(pick, ops.concatenate([ops.shape(pick), ops.ones([len(frames.shape) - 2], "int32")]))
+        for _ in range(len(frames.shape) - 2):
+            pick = ops.expand_dims(pick, -1)
         return ops.sum(frames * pick, axis=1)
 
-    def compute_output_shape(self, frames_shape, mask_shape=None):
+    def compute_output_shape(self, frames_shape, frame_mask_shape=None):
         return (frames_shape[0],) + tuple(frames_shape[2:])
 
 
@@ -138,12 +139,12 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn1 = keras.layers.Dense(2 * dim, activation="gelu", name="ffn1")
         self.ffn2 = keras.layers.Dense(dim, name="ffn2")
 
-    def build(self, input_shape, mask_shape=None):
-        self.norm1.build(input_shape)
-        self.attention.build(input_shape, input_shape)
-        self.norm2.build(input_shape)
-        self.ffn1.build(input_shape)
-        self.ffn2.build(tuple(input_shape[:-1]) + (2 * self.dim,))
+    def build(self, tokens_shape, mask_shape=None):
+        self.norm1.build(tokens_shape)
+        self.attention.build(tokens_shape, tokens_shape)
+        self.norm2.build(tokens_shape)
+        self.ffn1.build(tokens_shape)
+        self.ffn2.build(tuple(tokens_shape[:-1]) + (2 * self.dim,))
 
     def call(self, tokens, mask=None, training=None):
         attention_mask = None if mask is None else ops.logical_and(mask[:, :, None], mask[:, None, :])
@@ -151,8 +152,8 @@ class TransformerBlock(keras.layers.Layer):
         tokens = tokens + self.attention(x, x, attention_mask=attention_mask, training=training)
         return tokens + self.ffn2(self.ffn1(self.norm2(tokens)))
 
-    def compute_output_shape(self, input_shape, mask_shape=None):
-        return input_shape
+    def compute_output_shape(self, tokens_shape, mask_shape=None):
+        return tokens_shape
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "dropout": self.dropout}
