@@ -32,6 +32,6 @@ setuptools.setup(
         "numpy==2.4.6",
         "tqdm==4.70.1",
     ],
-    extras_require={"dev": ["pytest==9.2.0"]},
+    extras_require={"dev": ["pytest==9.2.0", "jax[cpu]==0.10.2"]},
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

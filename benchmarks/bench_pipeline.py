@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from videofusion import config as config_lib, names, pipeline, records  # noqa: E402
+from videofusion import config as config_lib, pipeline, records  # noqa: E402
 from videofusion.clip_encoder import encode_jpeg  # noqa: E402
 from videofusion.models import InputShapes, build_model  # noqa: E402
 
@@ -100,8 +100,8 @@ def step_seconds(config, dataset: tf.data.Dataset, steps: int) -> tuple:
     options = pipeline.PipelineOptions.from_config(config)
     spec = options.spec
     model = build_model(config.model, InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins), 4)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    real = pipeline.model_inputs(dataset, list(model.input)).repeat()
+    model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
+    real = pipeline.model_inputs(dataset, model).repeat()
     cached = real.take(1).cache().repeat()
     timings = {}
     for name, source in (("cached", cached), ("real", real), ("cached_again", cached), ("real_again", real)):

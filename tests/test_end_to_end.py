@@ -31,7 +31,7 @@ PARITY_SCRIPT = textwrap.dedent(
         waveform = parsed[records.WAVEFORM]
         served = serve(frames=frames[tf.newaxis], waveform=waveform[tf.newaxis])
         views, _ = pipeline.eval_examples(serialized, tf.constant(video_id, tf.int64), options)
-        per_view = model.predict({k: views[k] for k in model.input}, verbose=0)
+        per_view = model.predict({k: views[k] for k in model.input}, verbose=0)[names.CLASSES]
         expected = per_view.mean(axis=0, keepdims=True)  # evaluate's protocol: mean softmax of the views
         gaps.append(float(np.abs(served[names.PROBABILITIES].numpy() - expected).max()))
         labels = served[names.TOP_K_LABELS].numpy()[0].tolist()
