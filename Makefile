@@ -10,7 +10,9 @@ DEMO_RAW := datasets/demo/raw
 DEMO_DATA := datasets/demo/records
 DEMO_VIDEOS ?= 480
 
-.PHONY: install test demo data train evaluate export predict tensorboard clean
+ABLATION := frame frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
+
+.PHONY: install test demo data train evaluate export predict tensorboard ablation clean
 
 install: $(VENV)/.installed
 
@@ -24,7 +26,9 @@ $(VENV)/.installed: requirements.txt setup.py
 test: install
 	$(BIN)/python -m pytest
 
-data: install
+data: $(DEMO_DATA)/dataset.json
+
+$(DEMO_DATA)/dataset.json: $(VENV)/.installed
 	$(VF) demo-data --output $(DEMO_RAW) --num-videos $(DEMO_VIDEOS) --seed 0
 	$(VF) prepare --manifest $(DEMO_RAW)/manifest.csv --output $(DEMO_DATA) --fps 10 --short-side 64 --num-shards 4
 
@@ -48,6 +52,11 @@ demo: install
 	$(MAKE) evaluate EXP=demo
 	$(MAKE) export EXP=demo
 	$(MAKE) predict EXP=demo
+
+# Trains and evaluates every row of the model ablation on the demo data, then writes the table.
+ablation: data
+	for exp in $(ABLATION); do $(MAKE) train evaluate EXP=$$exp || exit 1; done
+	$(VF) report --output results/ablation.md $(addprefix runs/,$(ABLATION))
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs

@@ -145,6 +145,36 @@ def _predict(argv):
         sys.exit(1)
 
 
+def _summary_flags():
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", None, "Experiment file, e.g. experiments/demo.py.")
+    flags.mark_flag_as_required("config")
+
+
+def _summary(_):
+    from videofusion import summary
+
+    report = summary.summarize(FLAGS.config)
+    logging.info("%s: %s parameters, %.1f MFLOPs per clip", report["model"], f"{report['parameters']:,}",
+                 report["flops_per_clip"] / 1e6)
+    print(json.dumps(report))
+
+
+def _report_flags():
+    flags.DEFINE_string("output", None, "Markdown file to write (the table is printed too).")
+
+
+def _report(argv):
+    from videofusion import fileio, report
+
+    table = report.ablation_table(argv[1:])
+    if FLAGS["output"].value:
+        with fileio.atomic_open(FLAGS["output"].value, "w", encoding="utf-8") as f:
+            f.write(table + "\n")
+    print(table)
+
+
 VERBS = {
     "demo-data": (_demo_data_flags, _demo_data, "write the demo videos and manifest"),
     "prepare": (_prepare_flags, _prepare, "videos + manifest → TFRecord shards"),
@@ -153,6 +183,8 @@ VERBS = {
     "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json"),
     "export": (_export_flags, _export, "a run → a versioned SavedModel"),
     "predict": (_predict_flags, _predict, "top-k labels for video files, as JSON lines"),
+    "summary": (_summary_flags, _summary, "parameters and FLOPs per clip of a config's model"),
+    "report": (_report_flags, _report, "a Markdown table of the test metrics of runs"),
 }
 
 

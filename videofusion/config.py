@@ -88,6 +88,25 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
+def demo_config(arg: str = "") -> ml_collections.ConfigDict:
+    """The settings every experiment on the demo data shares (`experiments/demo.py` and the ablation rows).
+
+    `arg == "smoke"` shrinks it to a seconds-long run (the tests use it).
+    """
+    config = base_config()
+    config.data.update(dict(dir="datasets/demo/records", num_frames=8, stride=2, image_size=48))
+    config.model.update(dict(modalities="video,audio", video_encoder="lstm", fusion="cross_attention", embed_dim=64))
+    # Mirroring would swap the left and right classes; cropping could cut the square out of the frame;
+    # frequency masks could hide the tone. Time-based augmentation is safe.
+    config.augment.update(dict(flip=False, random_resized_crop=False, freq_masks=0, stride_jitter=1))
+    config.train.update(dict(epochs=15, batch_size=16, learning_rate=2e-3))
+    if arg == "smoke":
+        config.data.update(dict(num_frames=4, image_size=32, mel_bins=16))
+        config.model.embed_dim = 16
+        config.train.update(dict(epochs=1, batch_size=4))
+    return config
+
+
 def save_run_config(config: ml_collections.ConfigDict, workdir: str) -> str:
     """Writes the resolved config of a run to `workdir/config.json`; returns the path."""
     path = os.path.join(workdir, RUN_CONFIG_FILE)

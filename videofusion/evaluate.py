@@ -82,7 +82,8 @@ def evaluate(workdir: str, split: str = "test") -> dict:
         raise pipeline.corrupt_shard_error(config.data.dir, error) from error
     probabilities, targets = average_views(*views)
     metrics = classification_metrics(probabilities, targets)
-    metrics.update(split=split, labels=labels, views_per_video=options.num_clips * options.num_crops)
+    metrics.update(split=split, labels=labels, views_per_video=options.num_clips * options.num_crops,
+                   num_parameters=int(model.count_params()))
     fileio.write_json(os.path.join(workdir, METRICS_FILE), metrics)
     logging.info(
         "%s on %s: accuracy %.3f, top-5 %.3f over %d videos (chance %.3f)",

@@ -1,0 +1,12 @@
+"""Ablation row `lstm`: video only, CNN (frames and their differences) + LSTM.
+
+    make train EXP=lstm     # or all rows: make ablation
+"""
+
+from videofusion.config import demo_config
+
+
+def get_config(arg: str = ""):
+    config = demo_config(arg)
+    config.model.update(dict(modalities="video", video_encoder="lstm", fusion="concat"))
+    return config
