@@ -86,3 +86,26 @@ def test_demo_to_served_prediction(tmp_path):
     assert [p["path"] for p in predictions] == [os.path.join("raw", "videos", v) for v in videos]
     for p in predictions:
         assert len(p["top_k"]) == 2 and p["top_k"][0]["score"] >= p["top_k"][1]["score"]
+
+
+@pytest.mark.slow
+def test_text_model_serves_captions(tmp_path):
+    run("demo-data", "--output", "raw", "--num-videos", "20", "--seed", "1", cwd=tmp_path)
+    manifest = (tmp_path / "raw" / "manifest.csv").read_text().splitlines()
+    captions = ["a square drifts", "a tone plays", "something moves"]
+    lines = [manifest[0] + ",text"] + [f"{row},{captions[i % 3]}" for i, row in enumerate(manifest[1:])]
+    (tmp_path / "raw" / "manifest.csv").write_text("\n".join(lines) + "\n")
+    run("prepare", "--manifest", "raw/manifest.csv", "--output", "records", "--short-side", "32", cwd=tmp_path)
+    run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
+        "--config.data.dir=records", "--config.model.modalities=video,audio,text", "--config.data.text_length=8",
+        cwd=tmp_path)
+    vocabulary = (tmp_path / "run" / "vocabulary.txt").read_text().split()
+    # Pieces seen fewer than 10 times are left out by the WordPiece learner: letters, here.
+    assert vocabulary[:2] == ["[PAD]", "[UNK]"] and {"s", "##q"} <= set(vocabulary)
+    run("evaluate", "--workdir", "run", cwd=tmp_path)
+    run("export", "--workdir", "run", "--output", "exports", cwd=tmp_path)
+    video = os.path.join("raw", "videos", sorted(os.listdir(tmp_path / "raw" / "videos"))[0])
+    with_caption = json.loads(run("predict", "--model", "exports/1", "--caption", "a square drifts", video,
+                                  cwd=tmp_path))
+    without = json.loads(run("predict", "--model", "exports/1", video, cwd=tmp_path))
+    assert len(with_caption["top_k"]) == 4 and with_caption["top_k"] != without["top_k"]

@@ -128,6 +128,7 @@ def _export(_):
 def _predict_flags():
     flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
     flags.DEFINE_integer("top-k", 5, "Labels to print per video.")
+    flags.DEFINE_string("caption", "", "A caption for every video (models that read text only).")
 
 
 def _predict(argv):
@@ -137,7 +138,7 @@ def _predict(argv):
     if not paths:
         raise app.UsageError("give one or more video files")
     failed = 0
-    for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value):
+    for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value, FLAGS.caption):
         print(json.dumps(result, ensure_ascii=False), flush=True)
         failed += "error" in result
     if failed:

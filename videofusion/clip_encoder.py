@@ -34,6 +34,7 @@ class EncodeParams:
     sample_rate: int = 16000
     max_clip_seconds: Optional[float] = 30.0
     jpeg_quality: int = 90
+    decoder_threads: int = 0  # 0: FFmpeg chooses; prepare uses 1 when videos are decoded in parallel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,4 +119,5 @@ def _segments(task: EncodeTask, params: EncodeParams):
         start_s=task.start,
         end_s=task.end,
         frame_fn=lambda rgb: encode_jpeg(rgb, params.jpeg_quality),
+        threads=params.decoder_threads,
     )

@@ -275,6 +275,7 @@ def iter_segments(
     start_s: Optional[float] = None,
     end_s: Optional[float] = None,
     frame_fn: Callable[[np.ndarray], Any] = lambda rgb: rgb,
+    threads: int = 0,
 ) -> Iterator[Media]:
     """Decodes `path` (or its `[start_s, end_s)` span) into consecutive segments, streaming.
 
@@ -286,6 +287,8 @@ def iter_segments(
       max_clip_seconds: longest segment; None for one segment with everything.
       start_s, end_s: the span to decode, in seconds from the start of the file (None: all of it).
       frame_fn: applied to each output frame (uint8 RGB `[height, width, 3]`), e.g. a JPEG encoder.
+      threads: decoder threads; 0 lets FFmpeg choose (best for one video), 1 suits many videos
+        decoded in parallel processes.
 
     Yields:
       `Media` per segment; `start_s` of each is relative to the first frame of the span.
@@ -298,7 +301,8 @@ def iter_segments(
     if os.path.getsize(path) == 0:
         raise MediaError(path, "file is empty (0 bytes)")
     try:
-        yield from _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn)
+        yield from _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn,
+                           threads)
     except MediaError:
         raise
     except (av.FFmpegError, ValueError, OSError, IndexError) as error:
@@ -311,12 +315,13 @@ def _stream_start(stream) -> float:
     return 0.0
 
 
-def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn):
+def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn, threads):
     with av.open(path) as container:
         if not container.streams.video:
             raise MediaError(path, "no video stream")
         video = container.streams.video[0]
         video.thread_type = "AUTO"
+        video.codec_context.thread_count = threads
         audio_stream = container.streams.audio[0] if container.streams.audio else None
         origin = _stream_start(video) + (start_s or 0.0)
         if start_s:

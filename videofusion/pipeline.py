@@ -2,8 +2,6 @@
 
 Phases, top-down, in the order DMVR runs them:
 
-Captions become `tokens` when `PipelineOptions.tokenizer` is set (`text.py`).
-
 1. read: the split's shards, interleaved (file and record order shuffled in training, with `seed`);
 2. parse: one SequenceExample → tensors (`records.parse_clip`);
 3. sample: the clip's frame indices — in training a random stride (frame-rate jitter) and a random
@@ -11,8 +9,9 @@ Captions become `tokens` when `PipelineOptions.tokenizer` is set (`text.py`).
    only those JPEG strings are gathered;
 4. decode: just the gathered JPEGs (in training only the random crop window of each);
 5. preprocess: frames cropped, resized, scaled to [0, 1] (training: random resized crop, flip, colour
-   jitter); the audio window that plays with the frames → log-mel (training: SpecAugment). Evaluation
-   uses `transforms.eval_views`, the code the SavedModel runs;
+   jitter); the audio window that plays with the frames → log-mel (training: SpecAugment); the caption
+   → `tokens` when `PipelineOptions.tokenizer` is set (`text.py`). Evaluation uses
+   `transforms.eval_views`, the code the SavedModel runs;
 6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
    `video_id` of its video so that evaluation can average their softmax.
 
@@ -122,7 +121,7 @@ def _decode_crop(jpegs: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
     return _decode_each(jpegs, lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3))
 
 
-def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
+def _train_frames(jpegs, indices, mask, u, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
     """Decoded, cropped, flipped, resized and colour-jittered frames in [0, 1].
 
     The order keeps the work small: only the crop window is decoded, the flip runs on uint8 pixels,
@@ -133,19 +132,19 @@ def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation
     size = [spec.image_size, spec.image_size]
     if aug.random_resized_crop:
         shape = tf.io.extract_jpeg_shape(jpegs[0])
-        window = augment.random_crop_window(seeds[0], shape[0], shape[1], aug.crop_area_min)
+        window = augment.random_crop_window(u[:4], shape[0], shape[1], aug.crop_area_min)
         crops = _decode_crop(gathered, window)
     else:
         frames = decode_frames(gathered)
         side = tf.reduce_min(tf.shape(frames)[1:3])
-        offset = tf.random.stateless_uniform([2], seeds[0])
+        offset = u[:2]
         y0, x0 = tf.unstack(tf.cast(tf.cast(tf.shape(frames)[1:3] - side, tf.float32) * offset, tf.int32))
         crops = frames[:, y0 : y0 + side, x0 : x0 + side]
     if aug.flip:
-        crops = augment.random_flip(crops, seeds[1])
+        crops = augment.random_flip(crops, u[4])
     pixels = tf.image.resize(crops, size)
     if aug.brightness or aug.contrast:
-        frames = augment.scale_with_color_jitter(pixels, seeds[2], aug.brightness, aug.contrast)
+        frames = augment.scale_with_color_jitter(pixels, u[5:7], aug.brightness, aug.contrast)
     else:
         frames = tf.clip_by_value(pixels / 255.0, 0.0, 1.0)
     if spec.pad_short_videos:
@@ -153,29 +152,29 @@ def _train_frames(jpegs, indices, mask, seeds, spec: ClipSpec, aug: Augmentation
     return frames
 
 
-def _train_audio(waveform, start, stride, seed, spec: ClipSpec, aug: Augmentation) -> tuple:
+def _train_audio(waveform, start, stride, u, spec: ClipSpec, aug: Augmentation) -> tuple:
     """(log-mel with SpecAugment, presence flag) of the audio window that plays with the clip."""
     window = transforms.audio_window(waveform, start, spec, stride)
     mel = transforms.log_mel_spectrogram(window, spec)
     if aug.stride_jitter:  # another duration: stretch the time axis back to the model's length
         mel = tf.image.resize(mel[..., tf.newaxis], [spec.mel_frames, spec.mel_bins])[..., 0]
     mel = tf.ensure_shape(mel, [spec.mel_frames, spec.mel_bins])
-    return augment.spec_augment(mel, seed, aug), transforms.audio_present(window)
+    return augment.spec_augment(mel, u, aug), transforms.audio_present(window)
 
 
 def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
     """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw."""
     spec, aug = options.spec, options.augmentation
-    seeds = tf.random.experimental.stateless_split(seed, 6)
+    u = augment.draw_uniforms(seed, aug)  # [stride, start, crop ×4, flip, colour ×2, SpecAugment...]
     parsed = records.parse_clip(serialized)
     jpegs = parsed[records.IMAGES]
     num_available = tf.shape(jpegs)[0]
-    stride = augment.random_stride(seeds[0], spec.stride, aug.stride_jitter)
-    start = augment.random_start(seeds[1], transforms.max_start(num_available, spec.num_frames, stride))
+    stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
+    start = augment.random_int(u[1], 0, transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
-    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, seeds[5], spec, aug)
+    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, u[9:], spec, aug)
     features = {
-        names.FRAMES: _train_frames(jpegs, indices, mask, seeds[2:5], spec, aug),
+        names.FRAMES: _train_frames(jpegs, indices, mask, u[2:9], spec, aug),
         names.FRAME_MASK: mask,
         names.MEL: mel,
         names.AUDIO_PRESENT: present,

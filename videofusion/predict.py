@@ -27,22 +27,29 @@ class Predictor:
         if not os.path.isfile(metadata_path):
             raise FileNotFoundError(f"{metadata_path} not found: is {model_dir} a videofusion export?")
         self.metadata = fileio.read_json(metadata_path)
+        if "text" in self.metadata["modalities"]:
+            import tensorflow_text  # noqa: F401  (registers the tokenizer's ops before loading)
         self._serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+        self.reads_captions = names.SERVING_CAPTION in self._serve.structured_input_signature[1]
 
-    def predict_file(self, path: str, top_k: int) -> dict:
-        """`{"path", "top_k": [{"label", "score"}...]}` for one video; raises `media.MediaError`."""
+    def predict_file(self, path: str, top_k: int, caption: str = "") -> dict:
+        """`{"path", "top_k": [{"label", "score"}...]}` for one video; raises `media.MediaError`.
+
+        `caption` is used by models that read text (an empty one counts as no caption).
+        """
         decoded = media.read_media(
             path,
             fps=self.metadata["fps"],
             short_side=self.metadata["short_side"],
             sample_rate=self.metadata["sample_rate"],
         )
-        outputs = self._serve(
-            **{
-                names.SERVING_FRAMES: tf.constant(np.stack(decoded.frames)[np.newaxis]),
-                names.SERVING_WAVEFORM: tf.constant(decoded.waveform[np.newaxis]),
-            }
-        )
+        inputs = {
+            names.SERVING_FRAMES: tf.constant(np.stack(decoded.frames)[np.newaxis]),
+            names.SERVING_WAVEFORM: tf.constant(decoded.waveform[np.newaxis]),
+        }
+        if self.reads_captions:
+            inputs[names.SERVING_CAPTION] = tf.constant([caption])
+        outputs = self._serve(**inputs)
         labels = outputs[names.TOP_K_LABELS].numpy()[0][:top_k]
         scores = outputs[names.TOP_K_SCORES].numpy()[0][:top_k]
         return {
@@ -54,11 +61,11 @@ class Predictor:
         }
 
 
-def predict(model_dir: str, paths: List[str], top_k: int = 5) -> Iterator[dict]:
+def predict(model_dir: str, paths: List[str], top_k: int = 5, caption: str = "") -> Iterator[dict]:
     """Yields one result per path; a file that can't be decoded yields `{"path", "error"}`."""
     predictor = Predictor(model_dir)
     for path in paths:
         try:
-            yield predictor.predict_file(path, top_k)
+            yield predictor.predict_file(path, top_k, caption)
         except media.MediaError as error:
             yield {"path": path, "error": error.reason}

@@ -58,6 +58,9 @@ class PrepareOptions:
     test_fraction: float = 0.1
     jpeg_quality: int = 90
 
+    def num_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
     def encode_params(self) -> clip_encoder.EncodeParams:
         return clip_encoder.EncodeParams(
             fps=self.fps,
@@ -65,6 +68,8 @@ class PrepareOptions:
             sample_rate=self.sample_rate,
             max_clip_seconds=self.max_clip_seconds or None,
             jpeg_quality=self.jpeg_quality,
+            # Parallel workers already use every core; decoder threads on top only contend.
+            decoder_threads=1 if self.num_workers() > 1 else 0,
         )
 
 
@@ -120,7 +125,7 @@ def _fingerprint(plan: ShardPlan, labels: List[str], params: clip_encoder.Encode
 
     content = {
         "version": [records.SCHEMA_VERSION, plan.name],
-        "params": dataclasses.asdict(params),
+        "params": {k: v for k, v in dataclasses.asdict(params).items() if k != "decoder_threads"},
         "labels": labels,
         "entries": [[dataclasses.asdict(e), stat(e.resolved)] for e in plan.entries],
     }
@@ -213,7 +218,7 @@ def _encode_and_write(options, todo, labels, fingerprints) -> None:
                 e.path, e.resolved, e.label, label_index[e.label], e.text, e.start, e.end, params, chunk
             ))
             owners.append(plan)
-    workers = options.workers or os.cpu_count() or 1
+    workers = options.num_workers()
     progress = fileio.RateProgress(len(tasks), desc="prepare", unit="video")
     writer = None
     for plan, result in zip(owners, _results(tasks, workers)):

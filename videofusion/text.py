@@ -3,7 +3,9 @@
 `train` builds the vocabulary from the training split's `caption/string` values
 (`build_vocabulary`) and saves it with the run (`vocabulary.txt`, one token per line); the pipeline,
 evaluation and the SavedModel tokenize with `make_tokenizer` over that file, so all of them map a
-caption to the same ids. Id 0 is padding, id 1 stands for unknown pieces.
+caption to the same ids. Id 0 is padding, id 1 stands for unknown pieces. The learner (TensorFlow
+Text's) keeps pieces seen at least 10 times, so a small caption set gives a vocabulary of letters and
+short pieces rather than whole words.
 
 Example:
 
