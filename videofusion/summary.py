@@ -18,8 +18,8 @@ import ml_collections
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from videofusion import names, prepare
-from videofusion.models import InputShapes, build_model
+from videofusion import names, prepare, train
+from videofusion.models import build_model
 from videofusion.transforms import ClipSpec
 
 _DEFAULT_FPS, _DEFAULT_SAMPLE_RATE = 10.0, 16000
@@ -27,11 +27,11 @@ _DEFAULT_FPS, _DEFAULT_SAMPLE_RATE = 10.0, 16000
 
 def _with_data_rates(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` with the frame and sample rates of its prepared data, or the defaults without data."""
+    if os.path.isfile(os.path.join(config.data.dir, prepare.DATASET_FILE)):
+        return train.resolve_data_config(config)
     resolved = ml_collections.ConfigDict(config.to_dict())
-    info_path = os.path.join(config.data.dir, prepare.DATASET_FILE)
-    info = prepare.read_dataset_info(config.data.dir) if os.path.isfile(info_path) else {}
-    resolved.data.fps = float(resolved.data.fps or info.get("fps", _DEFAULT_FPS))
-    resolved.data.sample_rate = int(resolved.data.sample_rate or info.get("sample_rate", _DEFAULT_SAMPLE_RATE))
+    resolved.data.fps = float(resolved.data.fps or _DEFAULT_FPS)
+    resolved.data.sample_rate = int(resolved.data.sample_rate or _DEFAULT_SAMPLE_RATE)
     return resolved
 
 
@@ -50,10 +50,7 @@ def count_flops(model, input_specs: dict) -> int:
 def summarize(config: ml_collections.ConfigDict, num_classes: int = 4) -> dict:
     """{model, parameters, flops_per_clip, inputs} of the model `config` describes."""
     config = _with_data_rates(config)
-    spec = ClipSpec.from_config(config.data)
-    shapes = InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins,
-                         config.data.text_length, config.data.vocabulary_size)
-    model = build_model(config.model, shapes, num_classes)
+    model = build_model(config.model, train.input_shapes(config, ClipSpec.from_config(config.data)), num_classes)
     specs = {name: tf.TensorSpec([1, *tensor.shape[1:]], tensor.dtype) for name, tensor in model.input.items()}
     return {
         "model": model.name,

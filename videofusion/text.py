@@ -23,7 +23,8 @@ from typing import Iterable, List
 import keras_hub
 import tensorflow as tf
 
-from videofusion import fileio, pipeline, records
+from videofusion import fileio, names, pipeline, records
+from videofusion.models import parse_modalities
 
 PAD, UNKNOWN = "[PAD]", "[UNK]"
 VOCABULARY_FILE = "vocabulary.txt"
@@ -71,7 +72,7 @@ def tokenizer_for_run(config, workdir: str, build: bool = False):
     With `build`, the vocabulary is learnt from `config.data.dir`'s training captions and saved in
     `workdir` first (training); otherwise the saved one is used (evaluation, export).
     """
-    if "text" not in [m.strip() for m in config.model.modalities.split(",")]:
+    if names.TEXT not in parse_modalities(config.model.modalities):
         return None
     if build:
         save_vocabulary(build_vocabulary(config.data.dir, config.data.vocabulary_size), workdir)

@@ -47,11 +47,6 @@ class ClipSpec:
     pad_short_videos: bool = False
 
     @property
-    def span(self) -> int:
-        """Frames from the first to the last frame of a clip, both included."""
-        return (self.num_frames - 1) * self.stride + 1
-
-    @property
     def audio_samples(self) -> int:
         """Samples of audio that play while the clip's frames are shown."""
         return int(round(self.num_frames * self.stride / self.fps * self.sample_rate))
