@@ -31,7 +31,7 @@ from videofusion import names
 from videofusion.models.audio_encoder import encode_audio
 from videofusion.models.fusion import Stream, fuse, pool
 from videofusion.models.layers import ModalityDropout
-from videofusion.models.video_encoders import encode_video
+from videofusion.models.video import encode_video
 
 KNOWN_MODALITIES = (names.AUDIO, names.TEXT, names.VIDEO)
 

@@ -1,0 +1,19 @@
+"""Video encoder `frame_avg`: the frame CNN on every frame, averaged over the real frames.
+
+The simplest way to use a whole clip (TSN's average consensus, Wang et al., 2016, without its
+segments): it sees every frame but, by design, not their order, so motion direction is out of its
+reach. One token.
+"""
+
+import keras
+
+from videofusion.models.frame_backbones import frame_backbone
+
+
+def encode(frames, frame_mask, real, *, dim, backbone, weights_path, **_):
+    """(`[batch, 1, dim]` token, its all-True mask)."""
+    cnn = frame_backbone(backbone, frames.shape[2], weights_path=weights_path)
+    per_frame = keras.layers.TimeDistributed(cnn, name="frame_cnn")(frames)
+    embedding = keras.layers.GlobalAveragePooling1D(name="frame_average")(per_frame, mask=real)
+    token = keras.layers.Dense(dim, name="frame_projection")(keras.ops.expand_dims(embedding, 1))
+    return token, keras.ops.ones_like(token[..., 0], dtype="bool")
