@@ -168,7 +168,8 @@ class _AudioTrack:
         self._next_index = self.end
 
     def push(self, frame: av.AudioFrame, time_s: Optional[float], origin_s: float):
-        """Adds a decoded frame that plays at `time_s` (None: right after the previous one)."""
+        """Adds a decoded frame. The first frame's `time_s` (None: the origin) places the track on the
+        video's clock; later frames follow on contiguously."""
         if self._next_index is None:
             start = (time_s if time_s is not None else origin_s) - origin_s
             self._next_index = int(round(start * self.sample_rate))
