@@ -170,3 +170,14 @@ def test_captions_are_tokenized_with_the_vocabulary_of_the_training_captions(cap
     assert features[names.TOKENS].shape == (3, 8)  # one row per view
     assert (features[names.TOKENS] == tokenizer(tf.constant(captions[3]))).all()
     assert 1 not in features[names.TOKENS][0]  # "a red dog": every word was in a training caption
+
+
+def test_silenced_audio_marks_every_view_absent(demo_records):
+    options = pipeline.PipelineOptions(SPEC, num_crops=3, silence_audio=True)
+    (features, _), *_ = as_numpy(pipeline.make_dataset(demo_records, "test", options, 24, training=False))
+    assert (features[names.AUDIO_PRESENT] == 0).all()
+    assert features[names.MEL].max() == features[names.MEL].min()  # the log-mel of silence
+    normal = as_numpy(pipeline.make_dataset(demo_records, "test", pipeline.PipelineOptions(SPEC, num_crops=3), 24,
+                                            training=False))[0][0]
+    assert (normal[names.AUDIO_PRESENT] == 1).all()
+    np.testing.assert_array_equal(normal[names.FRAMES], features[names.FRAMES])

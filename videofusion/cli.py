@@ -105,13 +105,14 @@ def _workdir_flag():
 def _evaluate_flags():
     _workdir_flag()
     flags.DEFINE_string("split", "test", "Split to evaluate: train, val or test.")
+    flags.DEFINE_boolean("silence-audio", False, "Evaluate as if no video had sound (to metrics_silent.json).")
 
 
 def _evaluate(_):
     from videofusion import evaluate
 
-    metrics = evaluate.evaluate(FLAGS.workdir, FLAGS.split)
-    print(json.dumps({k: metrics[k] for k in ("split", "accuracy", "top5_accuracy", "num_examples")}))
+    metrics = evaluate.evaluate(FLAGS.workdir, FLAGS.split, FLAGS["silence-audio"].value)
+    print(json.dumps({k: metrics[k] for k in ("split", "accuracy", "top5_accuracy", "num_examples", "silenced_audio")}))
 
 
 def _export_flags():

@@ -7,6 +7,7 @@ Example:
 ['accuracy', 'confusion_matrix', 'labels']
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -17,6 +18,7 @@ import tensorflow as tf
 from videofusion import fileio, names, pipeline, text, workdir as workdir_lib
 
 METRICS_FILE = "metrics.json"
+SILENT_METRICS_FILE = "metrics_silent.json"
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, top_k: int = 5) -> dict:
@@ -68,13 +70,18 @@ def _predict_views(model, dataset) -> tuple:
     return np.concatenate(probabilities), np.concatenate(labels), np.concatenate(video_ids)
 
 
-def evaluate(workdir: str, split: str = "test") -> dict:
+def evaluate(workdir: str, split: str = "test", silence_audio: bool = False) -> dict:
     """Evaluates the run in `workdir` on `split`; writes and returns `workdir/metrics.json`.
 
-    Every video is scored by the mean softmax of its `eval.num_clips * eval.num_crops` views.
+    Every video is scored by the mean softmax of its `eval.num_clips * eval.num_crops` views. With
+    `silence_audio`, every video is evaluated as if it had no sound (and the metrics go to
+    `metrics_silent.json`): how much the model still knows without its audio.
     """
     config, labels, model = workdir_lib.load_run(workdir)
-    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir))
+    options = dataclasses.replace(
+        pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir)),
+        silence_audio=silence_audio,
+    )
     dataset = pipeline.make_dataset(config.data.dir, split, options, config.eval.batch_size, training=False)
     try:
         views = _predict_views(model, dataset)
@@ -84,7 +91,8 @@ def evaluate(workdir: str, split: str = "test") -> dict:
     metrics = classification_metrics(probabilities, targets)
     metrics.update(split=split, labels=labels, views_per_video=options.num_clips * options.num_crops,
                    num_parameters=int(model.count_params()))
-    fileio.write_json(os.path.join(workdir, METRICS_FILE), metrics)
+    metrics["silenced_audio"] = silence_audio
+    fileio.write_json(os.path.join(workdir, SILENT_METRICS_FILE if silence_audio else METRICS_FILE), metrics)
     logging.info(
         "%s on %s: accuracy %.3f, top-5 %.3f over %d videos (chance %.3f)",
         workdir, split, metrics["accuracy"], metrics["top5_accuracy"], metrics["num_examples"],

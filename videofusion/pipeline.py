@@ -53,6 +53,7 @@ class PipelineOptions:
     num_clips: int = 1
     num_crops: int = 1
     ignore_errors: bool = False
+    silence_audio: bool = False  # evaluation as if no video had sound (a robustness check)
     tokenizer: Optional[Any] = None  # a `text.make_tokenizer` layer when the model reads captions
 
     @classmethod
@@ -191,7 +192,7 @@ def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineO
     features = transforms.eval_views(
         tf.shape(jpegs)[0],
         lambda indices: decode_frames(tf.gather(jpegs, indices)),
-        parsed[records.WAVEFORM],
+        parsed[records.WAVEFORM] * (0.0 if options.silence_audio else 1.0),
         options.spec,
         options.num_clips,
         options.num_crops,
