@@ -135,12 +135,11 @@ def _train_frames(jpegs, indices, mask, u, spec: ClipSpec, aug: Augmentation) ->
         shape = tf.io.extract_jpeg_shape(jpegs[0])
         window = augment.random_crop_window(u[:4], shape[0], shape[1], aug.crop_area_min)
         crops = _decode_crop(gathered, window)
-    else:
-        frames = decode_frames(gathered)
-        side = tf.reduce_min(tf.shape(frames)[1:3])
-        offset = u[:2]
-        y0, x0 = tf.unstack(tf.cast(tf.cast(tf.shape(frames)[1:3] - side, tf.float32) * offset, tf.int32))
-        crops = frames[:, y0 : y0 + side, x0 : x0 + side]
+    else:  # a square of the short side at a random place along the long side
+        decoded = decode_frames(gathered)
+        side = tf.reduce_min(tf.shape(decoded)[1:3])
+        y0, x0 = tf.unstack(tf.cast(tf.cast(tf.shape(decoded)[1:3] - side, tf.float32) * u[:2], tf.int32))
+        crops = decoded[:, y0 : y0 + side, x0 : x0 + side]
     if aug.flip:
         crops = augment.random_flip(crops, u[4])
     pixels = tf.image.resize(crops, size)
@@ -189,10 +188,11 @@ def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineO
     """One serialized clip → its `num_clips * num_crops` views: (features, labels), leading axis views."""
     parsed = records.parse_clip(serialized)
     jpegs = parsed[records.IMAGES]
+    waveform = parsed[records.WAVEFORM]
     features = transforms.eval_views(
         tf.shape(jpegs)[0],
         lambda indices: decode_frames(tf.gather(jpegs, indices)),
-        parsed[records.WAVEFORM] * (0.0 if options.silence_audio else 1.0),
+        tf.zeros_like(waveform) if options.silence_audio else waveform,
         options.spec,
         options.num_clips,
         options.num_crops,
