@@ -60,8 +60,8 @@ def pool(name: str, stream: Stream):
 
 
 def _cross_attend(query: Stream, others, dim: int, num_heads: int, name: str):
-    context = ops.concatenate([o.tokens for o in others], axis=1) if len(others) > 1 else others[0].tokens
-    context_mask = ops.concatenate([o.token_mask() for o in others], axis=1) if len(others) > 1 else others[0].token_mask()
+    context = ops.concatenate([o.tokens for o in others], axis=1)
+    context_mask = ops.concatenate([o.token_mask() for o in others], axis=1)
     attended = keras.layers.MultiHeadAttention(num_heads, key_dim=dim // num_heads, name=f"{name}_attention")(
         query.tokens, context, attention_mask=ops.logical_and(query.token_mask()[:, :, None], context_mask[:, None, :])
     )
