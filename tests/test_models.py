@@ -12,7 +12,8 @@ from videofusion.config import base_config
 from videofusion.models import InputShapes, build_model
 from videofusion.models.article_cnn import article_cnn
 
-SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30)
+SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30,
+                     frame_size=20)
 ENCODERS = ("frame", "frame_avg", "lstm", "transformer")
 FUSIONS = ("concat", "cross_attention", "bottleneck")
 
@@ -24,11 +25,11 @@ def model_config(modalities="audio,video", encoder="lstm", fusion="concat", **ov
     return cfg
 
 
-def batch(size=4, frames=4, seed=0, image_size=16):
+def batch(size=4, frames=4, seed=0, frame_size=20):
     rng = np.random.default_rng(seed)
     mask = np.ones((size, frames), "float32")
     features = {
-        names.FRAMES: rng.uniform(size=(size, frames, image_size, image_size, 3)).astype("float32"),
+        names.FRAMES: rng.integers(0, 256, size=(size, frames, frame_size, frame_size, 3), dtype=np.uint8),
         names.FRAME_MASK: mask,
         names.MEL: rng.normal(size=(size, 20, 8)).astype("float32"),
         names.AUDIO_PRESENT: np.ones((size, 1), "float32"),
@@ -51,7 +52,7 @@ def check_trains_and_round_trips(model, tmp_path):
                   run_eagerly=True)
     video = model.input.get(names.FRAMES)
     features, labels = batch(frames=video.shape[1] if video is not None else 4,
-                             image_size=video.shape[2] if video is not None else 16)
+                             frame_size=video.shape[2] if video is not None else 20)
     x = inputs_of(model, features)
     before = [w.copy() for w in model.get_weights()]
     history = model.fit(x, {k: labels for k in model.output}, epochs=1, batch_size=4, verbose=0)
@@ -93,11 +94,11 @@ def test_other_modalities_and_options_train_and_round_trip(tmp_path, modalities,
 
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_padded_short_video_gives_the_unpadded_output(encoder):
-    shapes = InputShapes(None, 16, 20, 8)
+    shapes = InputShapes(None, 16, 20, 8, frame_size=20)
     model = build_model(model_config(encoder=encoder, fusion="cross_attention"), shapes, num_classes=3)
     features, _ = batch(size=2, frames=5)
     padded = dict(features)
-    padded[names.FRAMES] = np.concatenate([features[names.FRAMES], np.full((2, 3, 16, 16, 3), 0.7, "float32")], 1)
+    padded[names.FRAMES] = np.concatenate([features[names.FRAMES], np.full((2, 3, 20, 20, 3), 180, np.uint8)], 1)
     padded[names.FRAME_MASK] = np.concatenate([features[names.FRAME_MASK], np.zeros((2, 3), "float32")], 1)
     np.testing.assert_allclose(classes(model, padded), classes(model, features), atol=1e-5)
 
@@ -125,11 +126,10 @@ def test_single_frame_and_average_models_are_blind_to_order(encoder):
     model = build_model(model_config("video", encoder), SHAPES, num_classes=3)
     features, _ = batch(size=2)
     reversed_frames = dict(features, **{names.FRAMES: features[names.FRAMES][:, ::-1].copy()})
-    reversed_frames[names.FRAMES][:, [0, 3]] = 0.0 if encoder == "frame" else reversed_frames[names.FRAMES][:, [0, 3]]
     if encoder == "frame":  # only the middle frame (index 1 of 4) matters
-        features[names.FRAMES][:, [0, 2, 3]] = 0.0
+        features[names.FRAMES][:, [0, 2, 3]] = 0
         reversed_frames = dict(features, **{names.FRAMES: features[names.FRAMES].copy()})
-        reversed_frames[names.FRAMES][:, [0, 2, 3]] = 0.9
+        reversed_frames[names.FRAMES][:, [0, 2, 3]] = 230
     np.testing.assert_allclose(classes(model, features), classes(model, reversed_frames), atol=1e-5)
 
 

@@ -1,5 +1,5 @@
-"""The models import `keras` only: one fusion model builds and trains under the JAX backend, in a fresh
-process, without TensorFlow ever being imported."""
+"""The models import `keras` only: one fusion model, with its on-device frame augmentation, builds and
+trains under the JAX backend, in a fresh process, without TensorFlow ever being imported."""
 
 import json
 import os
@@ -16,15 +16,16 @@ SCRIPT = textwrap.dedent(
     import keras, numpy as np
     from videofusion import names
     from videofusion.config import base_config
-    from videofusion.models import InputShapes, build_model
+    from videofusion.models import FrameAugment, InputShapes, build_model
 
     cfg = base_config().model
     cfg.update(dict(embed_dim=16, num_heads=2, num_layers=1, video_encoder="transformer", fusion="bottleneck",
                     modality_dropout=0.2, aux_loss_weight=0.3))
-    model = build_model(cfg, InputShapes(4, 16, 20, 8), 3)
+    augment = FrameAugment(random_resized_crop=True, flip=True, brightness=0.2, contrast=0.2)
+    model = build_model(cfg, InputShapes(4, 16, 20, 8, frame_size=24), 3, frame_augment=augment, seed=0)
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
     rng = np.random.default_rng(0)
-    x = {names.FRAMES: rng.uniform(size=(4, 4, 16, 16, 3)).astype("float32"),
+    x = {names.FRAMES: rng.integers(0, 256, size=(4, 4, 24, 24, 3), dtype=np.uint8),
          names.FRAME_MASK: np.ones((4, 4), "float32"), names.MEL: rng.normal(size=(4, 20, 8)).astype("float32"),
          names.AUDIO_PRESENT: np.ones((4, 1), "float32")}
     history = model.fit(x, {k: np.array([0, 1, 2, 0]) for k in model.output}, epochs=2, verbose=0)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import demo, names, pipeline, prepare
+from videofusion import demo, names, pipeline, prepare, records
 from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
-SPEC = ClipSpec(num_frames=4, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16)
+SPEC = ClipSpec(num_frames=4, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
 OPTIONS = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1))
 
 
@@ -32,13 +32,43 @@ def test_train_batches_have_model_shapes_and_ranges(demo_records):
     batches = as_numpy(dataset)
     assert [len(labels) for _, labels in batches] == [3, 1]
     features, labels = batches[0]
-    assert features[names.FRAMES].shape == (3, 4, 24, 24, 3)
+    assert features[names.FRAMES].shape == (3, 4, 32, 32, 3)  # uint8 squares of the short side
+    assert features[names.FRAMES].dtype == np.uint8 and features[names.FRAMES].max() > 128
     assert features[names.MEL].shape == (3, SPEC.mel_frames, 16)
     assert features[names.FRAME_MASK].shape == (3, 4) and (features[names.FRAME_MASK] == 1).all()
-    frames = features[names.FRAMES]
-    assert frames.min() >= 0.0 and frames.max() <= 1.0 and frames.max() > 0.5
     assert np.isfinite(features[names.MEL]).all()
     assert set(labels.tolist()) <= {0, 1, 2, 3}
+
+
+@pytest.fixture(scope="module")
+def wide_records(tmp_path_factory):
+    """One 2 s, 10 fps, 96×32 video whose columns get brighter from left to right."""
+    root = tmp_path_factory.mktemp("wide")
+    ramp = np.linspace(0, 255, 96).astype(np.uint8)
+    demo.write_mp4(str(root / "wide.mp4"), np.broadcast_to(ramp[None, None, :, None], (20, 32, 96, 3)).copy(),
+                   10, None, 16000)
+    (root / "manifest.csv").write_text("path,label,split\nwide.mp4,wide,train\n")
+    output = str(root / "records")
+    prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
+                                                   short_side=32, workers=1))
+    return output
+
+
+def test_training_frames_are_exact_squares_at_random_places_along_the_long_side(wide_records):
+    stored = [tf.io.decode_jpeg(jpeg).numpy() for record in tf.data.TFRecordDataset(
+        pipeline.shard_files(wide_records, "train")) for jpeg in records.parse_clip(record)[records.IMAGES]]
+    assert stored[0].shape == (32, 96, 3)
+    place = {frame[:, x : x + 32].tobytes(): x for frame in stored for x in range(96 - 32 + 1)}
+    options = pipeline.PipelineOptions(SPEC, Augmentation(time_masks=0, freq_masks=0))
+    dataset = pipeline.make_dataset(wide_records, "train", options, batch_size=1, training=True, seed=0)
+    places = set()
+    for features, _ in dataset.repeat(30):
+        clip = features[names.FRAMES].numpy()[0]
+        assert clip.shape == (4, 32, 32, 3)
+        clip_places = {place[frame.tobytes()] for frame in clip}  # KeyError: not an exact square
+        assert len(clip_places) == 1  # the whole clip at one place
+        places |= clip_places
+    assert len(places) > 10 and min(places) < 16 and max(places) > 48
 
 
 def test_training_input_is_reproducible_from_the_seed(demo_records):
@@ -69,12 +99,13 @@ def test_eval_views_carry_their_video_and_are_deterministic(demo_records):
 
 def test_short_videos_are_padded_with_a_mask(demo_records):
     long_spec = ClipSpec(num_frames=12, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16,
-                         pad_short_videos=True)  # 23 frames needed, the videos have 20
+                         pad_short_videos=True, frame_size=32)  # 23 frames needed, the videos have 20
     options = pipeline.PipelineOptions(long_spec)
-    features, _ = next(iter(pipeline.make_dataset(demo_records, "test", options, batch_size=8, training=False)))
-    assert features[names.FRAME_MASK].numpy().tolist() == [[1.0] * 10 + [0.0] * 2] * 8
-    assert not features[names.FRAMES].numpy()[:, 10:].any()
-    assert features[names.FRAMES].numpy()[:, :10].max() > 0.5
+    for training in (False, True):
+        features, _ = next(iter(pipeline.make_dataset(demo_records, "test", options, 8, training=training, seed=0)))
+        assert features[names.FRAME_MASK].numpy().tolist() == [[1.0] * 10 + [0.0] * 2] * 8
+        assert not features[names.FRAMES].numpy()[:, 10:].any()
+        assert features[names.FRAMES].numpy()[:, :10].max() > 128
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +125,14 @@ def flash_and_click(tmp_path_factory):
 
 
 def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click):
-    spec = ClipSpec(num_frames=8, stride=2, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16)
+    spec = ClipSpec(num_frames=8, stride=2, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
     options = pipeline.PipelineOptions(spec, Augmentation(stride_jitter=1, time_masks=0, freq_masks=0))
     dataset = pipeline.make_dataset(flash_and_click, "train", options, batch_size=1, training=True, seed=3)
     seen = 0
     for _ in range(40):
         features, _ = next(iter(dataset))
         brightness = features[names.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
-        if brightness.max() < 0.5:
+        if brightness.max() < 128:
             continue  # this clip missed the white frame
         seen += 1
         white = int(np.argmax(brightness))

@@ -28,15 +28,23 @@ def test_eval_clip_starts_centred_or_evenly_spaced():
     assert transforms.eval_clip_starts(tf.constant(17), SPEC, 3).numpy().tolist() == [0, 5, 10]
 
 
-def test_crop_and_resize_any_batch_shape():
+def test_square_crop_any_batch_shape_kept_or_fitted_to_the_frame_size():
     frames = np.zeros((2, 3, 10, 20, 3), np.uint8)
-    frames[..., 5:15, :] = 255  # the centre square of the 10×20 frame is white
-    out = transforms.crop_and_resize(tf.constant(frames), 8)
-    assert out.shape == (2, 3, 8, 8, 3) and out.dtype == tf.float32
-    np.testing.assert_allclose(out.numpy(), 1.0, atol=1e-6)
-    left = transforms.crop_and_resize(tf.constant(frames), 8, offset_x=0.0)
-    np.testing.assert_allclose(left.numpy()[..., :3, :], 0.0, atol=1e-6)  # columns 0–3 of 10
-    np.testing.assert_allclose(left.numpy()[..., 5:, :], 1.0, atol=1e-6)  # columns 5–9 of 10
+    frames[..., 10:, :] = 255  # the right half of the 10×20 frame is white
+    frames[..., 5, :] = 7  # and column 5 grey
+    out = transforms.square_crop(tf.constant(frames), 10)
+    assert out.shape == (2, 3, 10, 10, 3) and out.dtype == tf.uint8
+    np.testing.assert_array_equal(out.numpy(), frames[..., 5:15, :])  # the right size: an exact crop
+    left = transforms.square_crop(tf.constant(frames), 10, offset_x=0.0).numpy()
+    assert not left[..., :5, :].any() and (left[..., 5, :] == 7).all() and not left[..., 6:, :].any()
+    fitted = transforms.square_crop(tf.constant(frames), 4, offset_x=1.0)
+    assert fitted.shape == (2, 3, 4, 4, 3) and fitted.dtype == tf.uint8
+    assert (fitted.numpy() == 255).all()  # columns 10–19, white, resized to 4×4
+
+
+def test_square_window_places_the_short_side_square():
+    assert transforms.square_window(tf.constant(10), tf.constant(30), 0.5, 0.5).numpy().tolist() == [0, 10, 10, 10]
+    assert transforms.square_window(tf.constant(30), tf.constant(10), 1.0, 1.0).numpy().tolist() == [20, 0, 10, 10]
 
 
 def test_audio_window_matches_the_frames_and_pads_past_the_end():
@@ -71,9 +79,17 @@ def test_eval_views_are_clip_major_with_three_crops():
     frames[10] = 128  # frame 10 starts the third clip
     views = transforms.eval_views(tf.constant(17), lambda i: tf.gather(tf.constant(frames), i),
                                   tf.zeros([40000]), SPEC, num_clips=3, num_crops=3)
-    assert views[names.FRAMES].shape == (9, 4, 8, 8, 3)
+    assert views[names.FRAMES].shape == (9, 4, 8, 8, 3) and views[names.FRAMES].dtype == tf.uint8
     assert views[names.MEL].shape == (9, 78, 32) and views[names.FRAME_MASK].shape == (9, 4)
     means = views[names.FRAMES].numpy().mean(axis=(2, 3, 4))
-    np.testing.assert_allclose(means[[0, 3]][:, 0], 1.0, atol=1e-5)  # left crop of clips 1 and 2
-    np.testing.assert_allclose(means[[1, 2, 4, 5]][:, 0], 0.0, atol=1e-5)
-    np.testing.assert_allclose(means[6:, 0], 128 / 255, atol=1e-5)  # clip 3 starts at frame 10
+    np.testing.assert_array_equal(means[[0, 3]][:, 0], 255)  # left crop of clips 1 and 2
+    np.testing.assert_array_equal(means[[1, 2, 4, 5]][:, 0], 0)
+    np.testing.assert_array_equal(means[6:, 0], 128)  # clip 3 starts at frame 10
+
+
+def test_eval_views_zero_the_padding_frames():
+    frames = np.full((3, 8, 8, 3), 200, np.uint8)
+    views = transforms.eval_views(tf.constant(3), lambda i: tf.gather(tf.constant(frames), i), tf.zeros([40000]),
+                                  PAD, num_clips=1, num_crops=1)
+    assert views[names.FRAME_MASK].numpy().tolist() == [[1, 1, 0, 0]]
+    assert (views[names.FRAMES].numpy()[0, :2] == 200).all() and not views[names.FRAMES].numpy()[0, 2:].any()

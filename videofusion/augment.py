@@ -1,10 +1,12 @@
-"""Training augmentation: TensorFlow ops driven by uniform random numbers drawn once per clip.
+"""Training augmentation in the input pipeline: TensorFlow ops driven by uniform random numbers drawn
+once per clip.
 
 `draw_uniforms(seed, aug)` draws every random number a clip needs in one stateless op (fixed by the
 example's seed, so `train.seed` makes the training input reproducible; one draw instead of one per
-decision keeps the per-clip op count, the pipeline's main overhead, low). The ops below each take
-their share of those numbers. Every frame of a clip gets the same crop, flip and colour change; the
-audio gets SpecAugment masks (Park et al., 2019).
+decision keeps the per-clip op count low). The pipeline draws here the clip's frame-rate jitter
+(random stride), its start, where its square sits along the frame's long side, and the audio's
+SpecAugment masks (Park et al., 2019). The image augmentation — random resized crop, flip, brightness
+and contrast — runs on the accelerator, in the model's first layer (`models/frame_preprocessing.py`).
 
 Example:
 
@@ -21,14 +23,9 @@ import tensorflow as tf
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """What training randomises (`config.augment`)."""
+    """What the pipeline randomises in training (the stride and audio fields of `config.augment`)."""
 
-    random_resized_crop: bool = True
-    crop_area_min: float = 0.4
-    flip: bool = True
     stride_jitter: int = 0
-    brightness: float = 0.2
-    contrast: float = 0.2
     time_masks: int = 2
     time_mask_fraction: float = 0.1
     freq_masks: int = 2
@@ -40,8 +37,8 @@ class Augmentation:
 
     @property
     def num_uniforms(self) -> int:
-        """stride, start, crop (4), flip, colour (2), two per SpecAugment mask."""
-        return 9 + 2 * (self.time_masks + self.freq_masks)
+        """stride, start, square's place, two per SpecAugment mask."""
+        return 3 + 2 * (self.time_masks + self.freq_masks)
 
 
 def draw_uniforms(seed, aug: Augmentation) -> tf.Tensor:
@@ -58,32 +55,6 @@ def random_int(u, low, high_inclusive) -> tf.Tensor:
 def random_stride(u, base: int, jitter: int) -> tf.Tensor:
     """A stride in `[max(1, base - jitter), base + jitter]` (frame-rate jitter)."""
     return random_int(u, max(1, base - jitter), base + jitter)
-
-
-def random_crop_window(u4, height, width, area_min: float) -> tf.Tensor:
-    """`[y, x, h, w]` of a random crop covering `area_min`–100 % of the frame, aspect 3/4–4/3."""
-    height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    area = (area_min + (1.0 - area_min) * u4[0]) * height_f * width_f
-    log_ratio = tf.math.log(3 / 4) + (tf.math.log(4 / 3) - tf.math.log(3 / 4)) * u4[1]
-    ratio = tf.exp(log_ratio)
-    crop_h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area / ratio)), tf.int32), 1, height)
-    crop_w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area * ratio)), tf.int32), 1, width)
-    return tf.stack([random_int(u4[2], 0, height - crop_h), random_int(u4[3], 0, width - crop_w), crop_h, crop_w])
-
-
-def random_flip(frames: tf.Tensor, u) -> tf.Tensor:
-    """Mirrors every frame `[n, h, w, c]` left-right with probability 1/2."""
-    return tf.cond(u < 0.5, lambda: tf.reverse(frames, axis=[-2]), lambda: frames)
-
-
-def scale_with_color_jitter(pixels: tf.Tensor, u2, brightness: float, contrast: float) -> tf.Tensor:
-    """Pixel values in [0, 255] → [0, 1], with a random contrast scale (about the clip's mean) and
-    brightness shift, the same for the whole clip — in one multiply-add over the pixels."""
-    shift = brightness * (2.0 * u2[0] - 1.0)
-    scale = 1.0 + contrast * (2.0 * u2[1] - 1.0)
-    mean = tf.reduce_mean(pixels) / 255.0
-    # (x / 255 - mean) * scale + mean + shift, folded into x * a + b.
-    return tf.clip_by_value(pixels * (scale / 255.0) + (mean * (1.0 - scale) + shift), 0.0, 1.0)
 
 
 def _mask_spans(u, length: int, count: int, max_width: int) -> tf.Tensor:

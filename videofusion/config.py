@@ -41,6 +41,9 @@ def base_config() -> ml_collections.ConfigDict:
             vocabulary_size=2000,  # WordPiece vocabulary learnt from the training captions
         )
     )
+    # Training augmentation. The frame fields (random_resized_crop … contrast) are applied by the model's
+    # first layer on the accelerator (models/frame_preprocessing.py); the stride and the SpecAugment
+    # masks by the input pipeline (augment.py).
     config.augment = ml_collections.ConfigDict(
         dict(
             random_resized_crop=True,

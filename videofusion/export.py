@@ -10,9 +10,11 @@ training applied after decoding is inside the graph:
 
 and returns `probabilities` `[batch, classes]`, `top_k_labels` (strings) and `top_k_scores`
 `[batch, k]`. Like `evaluate`, it scores `eval.num_clips * eval.num_crops` views of each video and
-averages their softmax; the views (clip sampling, crops, resizing, scaling, the log-mel of each clip's
-audio window) come from `transforms.eval_views`, the very function the evaluation pipeline uses. What a client needs to decode videos the same way (frame rate, short side, sample rate)
-is in `assets.extra/videofusion.json`, the place TF Serving leaves alone.
+averages their softmax; the views (clip sampling, square crops, the log-mel of each clip's audio window)
+come from `transforms.eval_views`, the very function the evaluation pipeline uses, and the model's own
+first layer resizes and scales the frames, as it did in training and evaluation. What a client needs
+to decode videos the same way (frame rate, short side, sample rate) is in
+`assets.extra/videofusion.json`, the place TF Serving leaves alone.
 
 Example:
 
@@ -64,7 +66,7 @@ class ServingModule(tf.Module):
     def _serve(self, frames, waveform, caption=None):
         spec, views = self._options.spec, self._options.num_clips * self._options.num_crops
         signature = {
-            names.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.image_size, spec.image_size, 3]),
+            names.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
             names.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
             names.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
             names.AUDIO_PRESENT: tf.TensorSpec([views, 1]),

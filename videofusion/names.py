@@ -11,7 +11,7 @@ TEXT = "text"
 MODALITIES = (VIDEO, AUDIO, TEXT)
 
 # Model inputs.
-FRAMES = "frames"  # float32 [batch, num_frames, image_size, image_size, 3] in [0, 1]
+FRAMES = "frames"  # uint8 [batch, num_frames, frame_size, frame_size, 3]: squares of the short side
 MEL = "mel"  # float32 [batch, mel_frames, mel_bins], log-mel spectrogram
 AUDIO_PRESENT = "audio_present"  # float32 [batch, 1]: 0 when the clip's audio window is silent
 TOKENS = "tokens"  # int32 [batch, text_length]: caption token ids, 0 = padding

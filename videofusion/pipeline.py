@@ -7,11 +7,14 @@ Phases, top-down, in the order DMVR runs them:
 3. sample: the clip's frame indices — in training a random stride (frame-rate jitter) and a random
    start, drawn once and shared by video and audio; in evaluation `num_clips` evenly spaced clips — and
    only those JPEG strings are gathered;
-4. decode: just the gathered JPEGs (in training only the random crop window of each);
-5. preprocess: frames cropped, resized, scaled to [0, 1] (training: random resized crop, flip, colour
-   jitter); the audio window that plays with the frames → log-mel (training: SpecAugment); the caption
-   → `tokens` when `PipelineOptions.tokenizer` is set (`text.py`). Evaluation uses
-   `transforms.eval_views`, the code the SavedModel runs;
+4. decode: just the gathered JPEGs;
+5. preprocess: the frames are cut to uint8 squares of the data's short side (at a random place along
+   the long side in training) and stay uint8 — resizing to the model's
+   size, scaling to [0, 1] and the image augmentation (random resized crop, flip, colour jitter) are
+   the model's first layer, on the accelerator (`models/frame_preprocessing.py`: per-pixel float
+   work costs a host as much CPU as the JPEG decoding); the audio window that plays with the frames →
+   log-mel (training: SpecAugment); the caption → `tokens` when `PipelineOptions.tokenizer` is set
+   (`text.py`). Evaluation uses `transforms.eval_views`, the code the SavedModel runs;
 6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
    `video_id` of its video so that evaluation can average their softmax.
 
@@ -20,15 +23,16 @@ seed gives the same input stream every run; evaluation is deterministic.
 
 Example:
 
->>> spec = ClipSpec(num_frames=8, stride=1, image_size=64, fps=10.0, sample_rate=16000)
+>>> spec = ClipSpec(num_frames=8, stride=1, image_size=48, fps=10.0, sample_rate=16000, frame_size=64)
 >>> options = PipelineOptions(spec)
 >>> ds = make_dataset("datasets/demo/records", "train", options, batch_size=8, training=True)  # doctest: +SKIP
 >>> features, labels = next(iter(ds))  # doctest: +SKIP
->>> features["frames"].shape, features["mel"].shape  # doctest: +SKIP
-(TensorShape([8, 8, 64, 64, 3]), TensorShape([8, 78, 64]))
+>>> features["frames"].shape, features["frames"].dtype, features["mel"].shape  # doctest: +SKIP
+(TensorShape([8, 8, 64, 64, 3]), tf.uint8, TensorShape([8, 78, 64]))
 """
 
 import dataclasses
+import functools
 import glob
 import os
 from typing import Any, List, Optional
@@ -105,51 +109,30 @@ def corrupt_shard_error(data_dir: str, error: Exception) -> Exception:
     )
 
 
-def _decode_each(jpegs: tf.Tensor, decode) -> tf.Tensor:
-    """`decode` over `[n]` JPEG strings: unrolled when n is static (a clip: the decodes then run in
-    parallel, without `map_fn`'s loop), else with `map_fn`."""
-    if jpegs.shape[0] is not None:
-        return tf.stack([decode(jpegs[i]) for i in range(jpegs.shape[0])])
-    return tf.map_fn(decode, jpegs, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-
-
 def decode_frames(jpegs: tf.Tensor) -> tf.Tensor:
-    """`[n]` JPEG strings (all the same size) → uint8 `[n, height, width, 3]`."""
-    return _decode_each(jpegs, lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3))
+    """`[n]` JPEG strings (all the same size) → uint8 `[n, height, width, 3]`.
 
-
-def _decode_crop(jpegs: tf.Tensor, window: tf.Tensor) -> tf.Tensor:
-    return _decode_each(jpegs, lambda jpeg: tf.io.decode_and_crop_jpeg(jpeg, window, channels=3))
-
-
-def _train_frames(jpegs, indices, mask, u, spec: ClipSpec, aug: Augmentation) -> tf.Tensor:
-    """Decoded, cropped, flipped, resized and colour-jittered frames in [0, 1].
-
-    The order keeps the work small: only the crop window is decoded, the flip runs on uint8 pixels,
-    and scaling and colour jitter are one multiply-add. The resize is plain bilinear, not antialiased
-    as in evaluation: a random crop is scaled by little, and antialiasing doubled the pipeline's cost.
+    Unrolled when n is static (a clip: the decodes then run in parallel, without `map_fn`'s loop),
+    else with `map_fn`.
     """
-    gathered = tf.gather(jpegs, indices)
-    size = [spec.image_size, spec.image_size]
-    if aug.random_resized_crop:
-        shape = tf.io.extract_jpeg_shape(jpegs[0])
-        window = augment.random_crop_window(u[:4], shape[0], shape[1], aug.crop_area_min)
-        crops = _decode_crop(gathered, window)
-    else:  # a square of the short side at a random place along the long side
-        decoded = decode_frames(gathered)
-        side = tf.reduce_min(tf.shape(decoded)[1:3])
-        y0, x0 = tf.unstack(tf.cast(tf.cast(tf.shape(decoded)[1:3] - side, tf.float32) * u[:2], tf.int32))
-        crops = decoded[:, y0 : y0 + side, x0 : x0 + side]
-    if aug.flip:
-        crops = augment.random_flip(crops, u[4])
-    pixels = tf.image.resize(crops, size)
-    if aug.brightness or aug.contrast:
-        frames = augment.scale_with_color_jitter(pixels, u[5:7], aug.brightness, aug.contrast)
-    else:
-        frames = tf.clip_by_value(pixels / 255.0, 0.0, 1.0)
-    if spec.pad_short_videos:
-        frames *= mask[:, None, None, None]
-    return frames
+    if jpegs.shape[0] is not None:
+        return tf.stack([tf.io.decode_jpeg(jpegs[i], channels=3) for i in range(jpegs.shape[0])])
+    return tf.map_fn(
+        functools.partial(tf.io.decode_jpeg, channels=3), jpegs,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+
+
+def _train_frames(jpegs, indices, mask, u, spec: ClipSpec) -> tf.Tensor:
+    """The clip's frames as uint8 squares of the short side, at a random place along the long side.
+
+    Whole frames are decoded and then cut, as in evaluation: `decode_and_crop_jpeg` was no faster on
+    128-pixel frames and its pixels differ from the full decode's near the crop's edges. Resizing,
+    scaling and the image augmentation are the model's first layer, on the accelerator
+    (`models/frame_preprocessing.py`).
+    """
+    squares = transforms.square_crop(decode_frames(tf.gather(jpegs, indices)), spec.frame_size, u, u)
+    return transforms.zero_padding_frames(squares, mask) if spec.pad_short_videos else squares
 
 
 def _train_audio(waveform, start, stride, u, spec: ClipSpec, aug: Augmentation) -> tuple:
@@ -165,16 +148,16 @@ def _train_audio(waveform, start, stride, u, spec: ClipSpec, aug: Augmentation) 
 def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
     """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw."""
     spec, aug = options.spec, options.augmentation
-    u = augment.draw_uniforms(seed, aug)  # [stride, start, crop ×4, flip, colour ×2, SpecAugment...]
+    u = augment.draw_uniforms(seed, aug)  # [stride, start, square's place, SpecAugment...]
     parsed = records.parse_clip(serialized)
     jpegs = parsed[records.IMAGES]
     num_available = tf.shape(jpegs)[0]
     stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
     start = augment.random_int(u[1], 0, transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
-    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, u[9:], spec, aug)
+    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, u[3:], spec, aug)
     features = {
-        names.FRAMES: _train_frames(jpegs, indices, mask, u[2:9], spec, aug),
+        names.FRAMES: _train_frames(jpegs, indices, mask, u[2], spec),
         names.FRAME_MASK: mask,
         names.MEL: mel,
         names.AUDIO_PRESENT: present,

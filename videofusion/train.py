@@ -19,7 +19,7 @@ from absl import logging
 from videofusion import config as config_lib
 from videofusion import fileio
 from videofusion import names, pipeline, prepare, strategy as strategy_lib, text, workdir as workdir_lib
-from videofusion.models import InputShapes, build_model
+from videofusion.models import FrameAugment, InputShapes, build_model
 from videofusion.transforms import ClipSpec
 
 
@@ -38,6 +38,7 @@ def input_shapes(config: ml_collections.ConfigDict, spec: ClipSpec) -> InputShap
     return InputShapes(
         spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins,
         text_length=config.data.text_length, vocabulary_size=config.data.vocabulary_size,
+        frame_size=spec.frame_size,
     )
 
 
@@ -76,7 +77,10 @@ def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths) -> None:
 
 
 def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
-    model = build_model(config.model, input_shapes(config, spec), num_classes)
+    model = build_model(
+        config.model, input_shapes(config, spec), num_classes,
+        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
+    )
     losses = {name: "sparse_categorical_crossentropy" for name in model.output}
     weights = {name: 1.0 if name == names.CLASSES else config.model.aux_loss_weight for name in model.output}
     model.compile(

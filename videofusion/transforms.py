@@ -5,7 +5,9 @@ here, so a model sees exactly the same preprocessing in both places (no train/se
 
 1. `clip_indices`: which `num_frames` frames (every `stride`-th, from a start frame) form a clip; a video
    that is too short loops, or is padded (frame index clamped, `frame_mask` 0) with `pad_short_videos`;
-2. `crop_and_resize`: a square crop of the short side, resized to `image_size`, scaled to [0, 1];
+2. `square_crop`: the square of the short side at a place along the long side, as uint8 of
+   `frame_size` (the data's short side; the model's first layer resizes and scales it, see
+   `models/frame_preprocessing.py`);
 3. `audio_window`: the waveform samples that play while those frames are shown (same start, same
    duration), zero-padded past the end, and `log_mel_spectrogram` of it;
 4. `eval_views`: `num_clips` evenly spaced clips × `num_crops` crops of one video, the evaluation and
@@ -45,6 +47,11 @@ class ClipSpec:
     mel_fmin_hz: float = 60.0
     mel_fmax_hz: float = 7600.0
     pad_short_videos: bool = False
+    frame_size: int = 0  # side of the uint8 squares handed to the model (0: image_size)
+
+    def __post_init__(self):
+        if not self.frame_size:
+            object.__setattr__(self, "frame_size", self.image_size)
 
     @property
     def audio_samples(self) -> int:
@@ -75,6 +82,7 @@ class ClipSpec:
             sample_rate=data_config.sample_rate,
             mel_bins=data_config.mel_bins,
             pad_short_videos=data_config.short_videos == "pad",
+            frame_size=data_config.short_side,
         )
 
 
@@ -112,27 +120,41 @@ def clip_indices(num_available: tf.Tensor, spec: ClipSpec, start: tf.Tensor, str
     return positions % available, tf.ones([spec.num_frames], tf.float32)
 
 
-def resize_frames(frames: tf.Tensor, image_size: int) -> tf.Tensor:
-    """uint8 frames `[..., h, w, 3]` → float32 `[..., image_size, image_size, 3]` in [0, 1] (antialiased)."""
-    shape = tf.shape(frames)
-    flat = tf.reshape(tf.cast(frames, tf.float32), tf.concat([[-1], shape[-3:]], axis=0))
-    resized = tf.image.resize(flat, [image_size, image_size], antialias=True)
-    out_shape = tf.concat([shape[:-3], [image_size, image_size, 3]], axis=0)
-    return tf.clip_by_value(tf.reshape(resized, out_shape) / 255.0, 0.0, 1.0)
-
-
-def crop_and_resize(frames: tf.Tensor, image_size: int, offset_y=0.5, offset_x=0.5) -> tf.Tensor:
-    """uint8 frames `[..., height, width, 3]` → float32 `[..., image_size, image_size, 3]` in [0, 1].
-
-    Takes the square of the short side whose position along the long side is given by the offsets
-    (0 = top/left, 0.5 = centre, 1 = bottom/right), then resizes it with antialiasing.
-    """
-    shape = tf.shape(frames)
-    height, width = shape[-3], shape[-2]
+def square_window(height, width, offset_y=0.5, offset_x=0.5) -> tf.Tensor:
+    """`[y, x, side, side]`: the square of the short side of a `height`×`width` frame, placed along the
+    long side by the offsets (0 = top/left, 0.5 = centre, 1 = bottom/right)."""
     side = tf.minimum(height, width)
     y0 = tf.cast(tf.cast(height - side, tf.float32) * offset_y, tf.int32)
     x0 = tf.cast(tf.cast(width - side, tf.float32) * offset_x, tf.int32)
-    return resize_frames(frames[..., y0 : y0 + side, x0 : x0 + side, :], image_size)
+    return tf.stack([y0, x0, side, side])
+
+
+def fit_square(squares: tf.Tensor, frame_size: int) -> tf.Tensor:
+    """uint8 squares `[..., s, s, 3]` → `[..., frame_size, frame_size, 3]`: unchanged when `s` is
+    `frame_size` (frames prepared at that short side), else resized (antialiased) and rounded."""
+    shape = tf.shape(squares)
+
+    def resized():
+        flat = tf.reshape(squares, tf.concat([[-1], shape[-3:]], axis=0))
+        pixels = tf.image.resize(flat, [frame_size, frame_size], antialias=True)
+        out_shape = tf.concat([shape[:-3], [frame_size, frame_size, 3]], axis=0)
+        return tf.reshape(tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8), out_shape)
+
+    fitted = tf.cond(tf.equal(shape[-2], frame_size), lambda: squares, resized)
+    return tf.ensure_shape(fitted, squares.shape[:-3].concatenate([frame_size, frame_size, 3]))
+
+
+def square_crop(frames: tf.Tensor, frame_size: int, offset_y=0.5, offset_x=0.5) -> tf.Tensor:
+    """uint8 frames `[..., height, width, 3]` → uint8 `[..., frame_size, frame_size, 3]`: the square of
+    the short side at the offsets (`square_window`), fitted to `frame_size` (`fit_square`)."""
+    shape = tf.shape(frames)
+    y0, x0, side, _ = tf.unstack(square_window(shape[-3], shape[-2], offset_y, offset_x))
+    return fit_square(frames[..., y0 : y0 + side, x0 : x0 + side, :], frame_size)
+
+
+def zero_padding_frames(frames: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """uint8 frames `[n, h, w, 3]` with the frames whose `[n]` mask is 0 set to zero."""
+    return frames * tf.cast(mask, tf.uint8)[:, None, None, None]
 
 
 def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, stride=None) -> tf.Tensor:
@@ -197,8 +219,8 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
       num_crops: 1 (centre) or 3 (both ends and the centre of the long side).
 
     Returns:
-      `{FRAMES: [views, n, s, s, 3], MEL: [views, t, mels], FRAME_MASK: [views, n],
-      AUDIO_PRESENT: [views, 1]}`.
+      `{FRAMES: uint8 [views, n, frame_size, frame_size, 3], MEL: [views, t, mels],
+      FRAME_MASK: [views, n], AUDIO_PRESENT: [views, 1]}`.
     """
     offsets = {1: (0.5,), 3: (0.0, 0.5, 1.0)}.get(num_crops)
     if offsets is None:
@@ -211,7 +233,7 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
         window = audio_window(waveform, starts[clip], spec)
         mel = log_mel_spectrogram(window, spec)
         for offset in offsets:
-            views[names.FRAMES].append(crop_and_resize(frames, spec.image_size, offset, offset) * mask[:, None, None, None])
+            views[names.FRAMES].append(zero_padding_frames(square_crop(frames, spec.frame_size, offset, offset), mask))
             views[names.MEL].append(mel)
             views[names.FRAME_MASK].append(mask)
             views[names.AUDIO_PRESENT].append(audio_present(window))

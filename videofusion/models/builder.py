@@ -1,7 +1,9 @@
 """`build_model`: a `config.model` section → a Keras functional classifier over named dict inputs.
 
 Inputs (`names.py`), per modality in `model.modalities`:
-- video: `frames` float `[num_frames, size, size, 3]` in [0, 1] and `frame_mask` `[num_frames]`;
+- video: `frames` uint8 `[num_frames, frame_size, frame_size, 3]` (squares of the data's short side)
+  and `frame_mask` `[num_frames]`; the first layer (`FramePreprocessing`) resizes them to `image_size`,
+  scales them to [0, 1] and, in training, applies `frame_augment` (random resized crop, flip, colour);
 - audio: `mel` log-mel `[mel_frames, mel_bins]` and `audio_present` `[1]` (0 for a silent or
   audio-less clip);
 - text: `tokens` int `[text_length]` caption ids (all zero: no caption).
@@ -17,9 +19,10 @@ Example:
 >>> from videofusion.config import base_config
 >>> cfg = base_config().model
 >>> cfg.update(dict(embed_dim=32, num_heads=4))
->>> model = build_model(cfg, InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16), 4)
->>> sorted(model.input.keys()), model.output["classes"].shape
-(['audio_present', 'frame_mask', 'frames', 'mel'], (None, 4))
+>>> shapes = InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16, frame_size=40)
+>>> model = build_model(cfg, shapes, 4)
+>>> sorted(model.input.keys()), model.input["frames"].shape, model.output["classes"].shape
+(['audio_present', 'frame_mask', 'frames', 'mel'], (None, 4, 40, 40, 3), (None, 4))
 """
 
 import dataclasses
@@ -29,6 +32,7 @@ import keras
 
 from videofusion import names
 from videofusion.models.audio_encoder import encode_audio
+from videofusion.models.frame_preprocessing import FrameAugment, FramePreprocessing
 from videofusion.models.fusion import Stream, fuse, pool
 from videofusion.models.layers import ModalityDropout
 from videofusion.models.video import encode_video
@@ -38,7 +42,11 @@ KNOWN_MODALITIES = (names.AUDIO, names.TEXT, names.VIDEO)
 
 @dataclasses.dataclass(frozen=True)
 class InputShapes:
-    """Static sizes of the model inputs (from the data config); `num_frames` None: any length."""
+    """Static sizes of the model inputs (from the data config); `num_frames` None: any length.
+
+    `frame_size` is the side of the square frames the model takes (the data's short side), `image_size`
+    the side its video encoder works at; `frame_size` 0 means the same as `image_size`.
+    """
 
     num_frames: Optional[int]
     image_size: int
@@ -46,6 +54,7 @@ class InputShapes:
     mel_bins: int
     text_length: int = 16
     vocabulary_size: int = 0
+    frame_size: int = 0
 
 
 def parse_modalities(modalities: str) -> tuple:
@@ -59,15 +68,19 @@ def parse_modalities(modalities: str) -> tuple:
     return chosen
 
 
-def _streams(cfg, shapes: InputShapes, modalities):
+def _streams(cfg, shapes: InputShapes, modalities, frame_augment: FrameAugment, seed):
     """(inputs dict, streams dict) for the chosen modalities."""
     inputs, streams = {}, {}
     if names.VIDEO in modalities:
-        frames = keras.Input((shapes.num_frames, shapes.image_size, shapes.image_size, 3), name=names.FRAMES)
+        side = shapes.frame_size or shapes.image_size
+        frames = keras.Input((shapes.num_frames, side, side, 3), dtype="uint8", name=names.FRAMES)
         frame_mask = keras.Input((shapes.num_frames,), name=names.FRAME_MASK)
         inputs.update({names.FRAMES: frames, names.FRAME_MASK: frame_mask})
+        pixels = FramePreprocessing(shapes.image_size, frame_augment, seed, name="frame_preprocessing")(
+            frames, frame_mask
+        )
         tokens, mask = encode_video(
-            frames, frame_mask, cfg.video_encoder, cfg.embed_dim, cfg.num_heads, cfg.num_layers,
+            pixels, frame_mask, cfg.video_encoder, cfg.embed_dim, cfg.num_heads, cfg.num_layers,
             max_frames=shapes.num_frames or cfg.max_frames, backbone=cfg.frame_backbone,
             weights_path=cfg.backbone_weights,
         )
@@ -96,11 +109,17 @@ def _drop_modalities(streams: dict, rate: float) -> dict:
     return {n: dataclasses.replace(streams[n], present=p) for n, p in zip(order, kept)}
 
 
-def build_model(cfg, shapes: InputShapes, num_classes: int) -> keras.Model:
-    """The classifier that `cfg` (a `config.model`) describes, for `num_classes` classes."""
+def build_model(
+    cfg, shapes: InputShapes, num_classes: int, frame_augment: FrameAugment = FrameAugment(), seed=None
+) -> keras.Model:
+    """The classifier that `cfg` (a `config.model`) describes, for `num_classes` classes.
+
+    `frame_augment` is the image augmentation its first video layer applies in training (none by
+    default), drawn from `seed`.
+    """
     modalities = parse_modalities(cfg.modalities)
     # === Inputs and encoders ===
-    inputs, streams = _streams(cfg, shapes, modalities)
+    inputs, streams = _streams(cfg, shapes, modalities, frame_augment, seed)
     # === Fusion and heads ===
     outputs = {}
     if cfg.aux_loss_weight > 0 and len(streams) > 1:
