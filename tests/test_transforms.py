@@ -45,6 +45,8 @@ def test_square_crop_any_batch_shape_kept_or_fitted_to_the_frame_size():
 def test_square_window_places_the_short_side_square():
     assert transforms.square_window(tf.constant(10), tf.constant(30), 0.5, 0.5).numpy().tolist() == [0, 10, 10, 10]
     assert transforms.square_window(tf.constant(30), tf.constant(10), 1.0, 1.0).numpy().tolist() == [20, 0, 10, 10]
+    uniform = [transforms.square_window(tf.constant(10), tf.constant(13), u, u).numpy()[1] for u in np.arange(0, 1, 0.01)]
+    assert np.bincount(uniform).tolist() == [25, 25, 25, 25]  # all 4 places, equally often
 
 
 def test_audio_window_matches_the_frames_and_pads_past_the_end():

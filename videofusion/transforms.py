@@ -122,11 +122,15 @@ def clip_indices(num_available: tf.Tensor, spec: ClipSpec, start: tf.Tensor, str
 
 def square_window(height, width, offset_y=0.5, offset_x=0.5) -> tf.Tensor:
     """`[y, x, side, side]`: the square of the short side of a `height`×`width` frame, placed along the
-    long side by the offsets (0 = top/left, 0.5 = centre, 1 = bottom/right)."""
+    long side by the offsets (0 = top/left, 0.5 = centre, 1 = bottom/right). An offset drawn uniformly
+    from [0, 1) gives every one of the `long - side + 1` places the same chance."""
     side = tf.minimum(height, width)
-    y0 = tf.cast(tf.cast(height - side, tf.float32) * offset_y, tf.int32)
-    x0 = tf.cast(tf.cast(width - side, tf.float32) * offset_x, tf.int32)
-    return tf.stack([y0, x0, side, side])
+
+    def place(length, offset):
+        slack = length - side
+        return tf.minimum(tf.cast(tf.floor(tf.cast(slack + 1, tf.float32) * offset), tf.int32), slack)
+
+    return tf.stack([place(height, offset_y), place(width, offset_x), side, side])
 
 
 def fit_square(squares: tf.Tensor, frame_size: int) -> tf.Tensor:

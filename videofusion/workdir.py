@@ -19,7 +19,7 @@ import keras
 
 from videofusion import config as config_lib
 from videofusion import models  # noqa: F401  (registers the custom layers that loading needs)
-from videofusion import prepare
+from videofusion import names, prepare
 
 
 class RunPaths:
@@ -52,4 +52,11 @@ def load_run(workdir: str):
     if not os.path.isfile(paths.model):
         raise FileNotFoundError(f"{paths.model} not found: train first (`videofusion train --workdir {workdir}`)")
     config = config_lib.load_run_config(workdir)
-    return config, load_labels(workdir), keras.models.load_model(paths.model)
+    model = keras.models.load_model(paths.model)
+    frames = model.input.get(names.FRAMES) if isinstance(model.input, dict) else None
+    if frames is not None and frames.dtype != "uint8":
+        raise ValueError(
+            f"{paths.model} takes float frames: it was trained by a videofusion older than 0.2, whose "
+            "pipeline resized frames itself; train it again (the model now takes uint8 frames)"
+        )
+    return config, load_labels(workdir), model
