@@ -1,6 +1,12 @@
 """The model's first video layer: the resize matches TensorFlow's antialiased resize, and each training
 augmentation (random resized crop, flip, brightness/contrast) does what it says, per clip, from a seed."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -9,6 +15,8 @@ import tensorflow as tf
 from videofusion.config import base_config
 from videofusion.models import FrameAugment, InputShapes, build_model
 from videofusion.models.frame_preprocessing import FramePreprocessing
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(layer, frames, mask=None, training=False):
@@ -109,3 +117,40 @@ def test_model_with_augmentation_trains_and_reloads_with_it(tmp_path):
     assert reloaded.get_layer("frame_preprocessing").augment == augment
     np.testing.assert_allclose(reloaded.predict(x, verbose=0)["classes"], model.predict(x, verbose=0)["classes"],
                                atol=1e-6)
+
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from videofusion.models import FrameAugment
+    from videofusion.models.frame_preprocessing import FramePreprocessing
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        layer = FramePreprocessing(8, FrameAugment(random_resized_crop=True), seed=0)
+    ramp = np.linspace(0, 255, 16)
+    clips = []
+    for blue in (40, 200):  # the same coordinate ramps in red and green, another blue per replica
+        image = np.stack([np.broadcast_to(ramp[None], (16, 16)), np.broadcast_to(ramp[:, None], (16, 16)),
+                          np.full((16, 16), blue)], -1)
+        clips.append(tf.constant(np.broadcast_to(image.astype(np.uint8), (4, 2, 16, 16, 3))))
+    inputs = strategy.experimental_distribute_values_from_function(lambda ctx: clips[ctx.replica_id_in_sync_group])
+    outputs = strategy.run(lambda frames: layer(frames, tf.ones((4, 2)), training=True), args=(inputs,))
+    first, second = [t.numpy()[..., :2] for t in strategy.experimental_local_results(outputs)]
+    print(json.dumps({"same_crops": [bool(np.array_equal(a, b)) for a, b in zip(first, second)]}))
+    """
+)
+
+
+def test_replicas_of_a_distributed_step_draw_different_crops():
+    """tf.distribute replicas share the layer's seed generator; the clips' own pixels tell them apart."""
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 0, result.stderr[-3000:]
+    same = json.loads(result.stdout.strip().splitlines()[-1])["same_crops"]
+    assert not any(same), same

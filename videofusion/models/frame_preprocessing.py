@@ -101,11 +101,23 @@ class FramePreprocessing(keras.layers.Layer):
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
-    def _training_weights(self, batch: int, size: int):
-        """Per clip: the crop window's row and column weights (columns reversed when flipped), and the
-        uniforms `[batch, 7]` they and the colour jitter were drawn from."""
+    def _uniforms(self, pixels):
+        """`[batch, 7]` uniform numbers in [0, 1) for the clips `pixels`.
+
+        The replicas of a distributed step (tf.distribute) share the seed generator and so draw the same
+        numbers; each clip's numbers are therefore shifted, modulo 1, by a fraction taken from its own
+        pixels. A fixed shift of a uniform number modulo 1 is still uniform, so the distribution is
+        unchanged, and clips in the same place of different replicas' batches get different draws.
+        """
+        u = keras.random.uniform((ops.shape(pixels)[0], _NUM_UNIFORMS), seed=self._seed_generator)
+        shift = 1000.0 * ops.mean(pixels, axis=(1, 2, 3, 4))
+        return ops.mod(u + (shift - ops.floor(shift))[:, None], 1.0)
+
+    def _training_weights(self, u, size: int):
+        """Per clip: the crop window's row and column weights (columns reversed when flipped), from the
+        uniforms `u` `[batch, 7]`."""
         aug = self.augment
-        u = keras.random.uniform((batch, _NUM_UNIFORMS), seed=self._seed_generator)
+        batch = ops.shape(u)[0]
         full = ops.full((batch,), float(size))
         if aug.random_resized_crop:
             area = (aug.crop_area_min + (1.0 - aug.crop_area_min) * u[:, 0]) * size * size
@@ -121,7 +133,7 @@ class FramePreprocessing(keras.layers.Layer):
         columns = resize_weights(left, width, size, self.image_size)
         if aug.flip:
             columns = ops.where((u[:, 4] < 0.5)[:, None, None], ops.flip(columns, axis=1), columns)
-        return rows, columns, u
+        return rows, columns
 
     def _color_jitter(self, pixels, real, u):
         """Brightness shift and contrast scale about the mean of the clip's real frames."""
@@ -141,7 +153,8 @@ class FramePreprocessing(keras.layers.Layer):
         real = ops.cast(frame_mask, "float32")
         augmenting = bool(training) and self.augment.active
         if augmenting:
-            rows, columns, u = self._training_weights(ops.shape(frames)[0], size)
+            u = self._uniforms(pixels)
+            rows, columns = self._training_weights(u, size)
             pixels = resize_clips(pixels, rows, columns)
         elif size != self.image_size:  # (at the same size the weights are the identity)
             rows = columns = resize_weights(ops.zeros((1,)), ops.full((1,), float(size)), size, self.image_size)
