@@ -3,11 +3,13 @@ with the training-time image augmentation — run on the accelerator, as part of
 
 The input pipeline hands each clip over as uint8 squares of the data's short side (`frame_size`, 128
 by default) and stops there. Cropping, resizing and colour jitter are float work on every pixel; in
-tf.data they cost a training host as much CPU as decoding the JPEGs (a bilinear resize of a 16-frame
-clip took ~1 ms of a core, `benchmarks/bench_pipeline.py`), while on an accelerator they are two small
-matrix products per frame, and uint8 frames cross the host-to-device link in a quarter of the bytes of
-float32. Because the layer is part of the model, evaluation and the SavedModel run the very resize
-training ran: there is no second implementation to drift (no train/serve skew).
+tf.data they cost a training host as much CPU as decoding the JPEGs (TensorFlow's profiler on the
+pipeline of `benchmarks/bench_pipeline.py`: ~1 ms of a core for the bilinear resize of a 16-frame
+clip), while on an accelerator they are two small matrix products per frame, and uint8 frames cross
+the host-to-device link in a quarter of the bytes of float32. On a machine without an accelerator the
+work moves into the training step instead (`benchmarks/bench_device_preprocessing.py`). Because the
+layer is part of the model, evaluation and the SavedModel run the very resize training ran: there is
+no second implementation to drift (no train/serve skew).
 
 Resizing is separable: per channel, `out = Ry · frame · Rxᵀ`, where `Ry` and `Rx` (`[image_size,
 frame_size]`, from `resize_weights`) hold a triangle (bilinear) kernel with half-pixel centres, widened
