@@ -9,12 +9,12 @@ Phases, top-down, in the order DMVR runs them:
    only those JPEG strings are gathered;
 4. decode: just the gathered JPEGs;
 5. preprocess: the frames are cut to uint8 squares of the data's short side (at a random place along
-   the long side in training) and stay uint8 — resizing to the model's
-   size, scaling to [0, 1] and the image augmentation (random resized crop, flip, colour jitter) are
-   the model's first layer, on the accelerator (`models/frame_preprocessing.py`: per-pixel float
-   work costs a host as much CPU as the JPEG decoding); the audio window that plays with the frames →
-   log-mel (training: SpecAugment); the caption → `tokens` when `PipelineOptions.tokenizer` is set
-   (`text.py`). Evaluation uses `transforms.eval_views`, the code the SavedModel runs;
+   the long side in training) and stay uint8 — resizing to the model's size, scaling to [0, 1] and
+   the image augmentation (random resized crop, flip, colour jitter) are the model's first layer, on
+   the accelerator (`models/frame_preprocessing.py`: per-pixel float work costs a host as much CPU as
+   the JPEG decoding); the audio window that plays with the frames → log-mel (training: SpecAugment);
+   the caption → `tokens` when `PipelineOptions.tokenizer` is set (`text.py`). Evaluation uses
+   `transforms.eval_views`, the code the SavedModel runs;
 6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
    `video_id` of its video so that evaluation can average their softmax.
 
