@@ -40,18 +40,23 @@ def test_train_batches_have_model_shapes_and_ranges(demo_records):
     assert set(labels.tolist()) <= {0, 1, 2, 3}
 
 
-@pytest.fixture(scope="module")
-def wide_records(tmp_path_factory):
-    """One 2 s, 10 fps, 96×32 video whose columns get brighter from left to right."""
-    root = tmp_path_factory.mktemp("wide")
-    ramp = np.linspace(0, 255, 96).astype(np.uint8)
-    demo.write_mp4(str(root / "wide.mp4"), np.broadcast_to(ramp[None, None, :, None], (20, 32, 96, 3)).copy(),
-                   10, None, 16000)
-    (root / "manifest.csv").write_text("path,label,split\nwide.mp4,wide,train\n")
+def prepared_training_video(root, name, frames, samples):
+    """Writes `frames` (10 fps) and `samples` (16 kHz, or None) as ROOT/NAME.mp4, the only (train)
+    video of a manifest, prepares it at short side 32 and returns the records folder."""
+    demo.write_mp4(str(root / f"{name}.mp4"), frames, 10, samples, 16000)
+    (root / "manifest.csv").write_text(f"path,label,split\n{name}.mp4,{name},train\n")
     output = str(root / "records")
     prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
                                                    short_side=32, workers=1))
     return output
+
+
+@pytest.fixture(scope="module")
+def wide_records(tmp_path_factory):
+    """One 2 s, 10 fps, 96×32 video whose columns get brighter from left to right."""
+    ramp = np.linspace(0, 255, 96).astype(np.uint8)
+    frames = np.broadcast_to(ramp[None, None, :, None], (20, 32, 96, 3)).copy()
+    return prepared_training_video(tmp_path_factory.mktemp("wide"), "wide", frames, None)
 
 
 def test_training_frames_are_exact_squares_at_random_places_along_the_long_side(wide_records):
@@ -111,17 +116,11 @@ def test_short_videos_are_padded_with_a_mask(demo_records):
 @pytest.fixture(scope="module")
 def flash_and_click(tmp_path_factory):
     """A 4 s, 10 fps video, black but for a white frame 23 (2.3 s), silent but for a click at 2.3 s."""
-    root = tmp_path_factory.mktemp("sync")
     frames = np.zeros((40, 32, 32, 3), np.uint8)
     frames[23] = 255
     samples = np.zeros(64000, np.float32)
     samples[36800:36880] = 0.9 * np.sign(np.sin(np.arange(80)))
-    demo.write_mp4(str(root / "flash.mp4"), frames, 10, samples, 16000)
-    (root / "manifest.csv").write_text("path,label,split\nflash.mp4,flash,train\n")
-    output = str(root / "records")
-    prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
-                                                   short_side=32, workers=1))
-    return output
+    return prepared_training_video(tmp_path_factory.mktemp("sync"), "flash", frames, samples)
 
 
 def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click):

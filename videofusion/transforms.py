@@ -237,7 +237,8 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
         window = audio_window(waveform, starts[clip], spec)
         mel = log_mel_spectrogram(window, spec)
         for offset in offsets:
-            views[names.FRAMES].append(zero_padding_frames(square_crop(frames, spec.frame_size, offset, offset), mask))
+            squares = square_crop(frames, spec.frame_size, offset, offset)
+            views[names.FRAMES].append(zero_padding_frames(squares, mask) if spec.pad_short_videos else squares)
             views[names.MEL].append(mel)
             views[names.FRAME_MASK].append(mask)
             views[names.AUDIO_PRESENT].append(audio_present(window))
