@@ -8,7 +8,7 @@ VF := $(BIN)/videofusion
 EXP ?= demo
 DEMO_RAW := datasets/demo/raw
 DEMO_DATA := datasets/demo/records
-DEMO_VIDEOS ?= 480
+DEMO_VIDEOS ?= 720
 
 ABLATION := frame frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
@@ -43,7 +43,7 @@ export: install
 	$(VF) export --workdir runs/$(EXP) --output exports/$(EXP)
 
 predict: install
-	$(VF) predict --model exports/$(EXP)/1 --top-k 3 $(DEMO_RAW)/videos/00000_left-low.mp4 $(DEMO_RAW)/videos/00003_right-high.mp4
+	$(VF) predict --model exports/$(EXP)/1 --top-k 3 $(DEMO_RAW)/videos/00024_disk-left-low.mp4 $(DEMO_RAW)/videos/00035_cross-right-high.mp4
 
 demo: install
 	rm -rf $(DEMO_RAW) $(DEMO_DATA) runs/demo exports/demo

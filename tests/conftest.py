@@ -39,13 +39,15 @@ def tone_video(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory):
-    """16 demo videos and their manifest (demo.demo_split: 8 test, 4 val, 4 train)."""
-    return demo.write_demo_dataset(str(tmp_path_factory.mktemp("demo_raw")), num_videos=16, seed=0)
+    """36 demo videos of 32×32 pixels, 1 s, and their manifest (demo.demo_split: 12 train, 12 val, 12
+    test, each one video of every class)."""
+    return demo.write_demo_dataset(str(tmp_path_factory.mktemp("demo_raw")), num_videos=36, seed=0, size=32,
+                                   duration_s=1.0)
 
 
 @pytest.fixture(scope="session")
 def demo_records(tmp_path_factory, demo_raw):
-    """The 16 demo videos prepared at 10 fps, short side 32, two shards per split."""
+    """The 36 demo videos prepared at 10 fps (10 frames each), short side 32, two shards per split."""
     output = str(tmp_path_factory.mktemp("demo_records"))
     prepare.prepare_dataset(
         prepare.PrepareOptions(manifest=demo_raw, output_dir=output, short_side=32, num_shards=2)

@@ -41,7 +41,7 @@ def test_info_prints_totals_and_a_per_label_table(demo_records):
     result = videofusion("info", demo_records)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
-    assert lines[0] == f"{demo_records}: 16 clips from 16 videos, 32.0 s; 0 inputs skipped"
+    assert lines[0] == f"{demo_records}: 36 clips from 36 videos, 36.0 s; 0 inputs skipped"
     table = {line.split()[0]: line.split()[1:] for line in lines[4:]}
-    assert table["left-low"] == ["1", "1", "2", "4"]
-    assert table["total"] == ["4", "4", "8", "16"]
+    assert table["disk-left-low"] == ["1", "1", "1", "3"]
+    assert table["total"] == ["12", "12", "12", "36"]

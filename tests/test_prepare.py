@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import write_video
-from videofusion import prepare, records
+from videofusion import demo, prepare, records
 
 
 def _records(data_dir, split):
@@ -23,24 +23,24 @@ def test_demo_records_have_the_schema_and_the_reports(demo_records):
         + [prepare.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
     )
     labels = open(os.path.join(demo_records, "labels.txt")).read().split()
-    assert labels == sorted(["left-low", "left-high", "right-low", "right-high"])
+    assert labels == sorted(demo.LABELS)
     info = json.load(open(os.path.join(demo_records, "dataset.json")))
-    assert info["counts"] == {"train": 4, "val": 4, "test": 8}
-    assert info["label_counts"]["test"] == {label: 2 for label in labels}
+    assert info["counts"] == {"train": 12, "val": 12, "test": 12}
+    assert info["label_counts"]["test"] == {label: 1 for label in labels}
     assert info["fps"] == 10.0 and info["short_side"] == 32 and info["sample_rate"] == 16000
-    assert info["total_duration_s"] == 32.0
+    assert info["total_duration_s"] == 36.0
     assert open(os.path.join(demo_records, "errors.jsonl")).read() == ""
     test = _records(demo_records, "test")
-    assert len(test) == 8
+    assert len(test) == 12
     for clip in test:
         label = clip[records.LABEL_TEXT].numpy().decode()
         assert labels[int(clip[records.LABEL_INDEX])] == label
         assert clip[records.FILENAME].numpy().decode().endswith(f"_{label}.mp4")
-        assert clip[records.IMAGES].shape[0] == 20  # 2 s at 10 fps
+        assert clip[records.IMAGES].shape[0] == 10  # 1 s at 10 fps
         frame = tf.io.decode_jpeg(clip[records.IMAGES][0])
         assert frame.shape == (32, 32, 3)
-        assert 32000 <= clip[records.WAVEFORM].shape[0] <= 33024
-        assert int(clip[records.HAS_AUDIO]) == 1 and int(clip[records.END_US]) == 2_000_000
+        assert 16000 <= clip[records.WAVEFORM].shape[0] <= 17024
+        assert int(clip[records.HAS_AUDIO]) == 1 and int(clip[records.END_US]) == 1_000_000
 
 
 def test_bad_inputs_are_skipped_with_their_reason(tmp_path):

@@ -70,8 +70,10 @@ def base_config() -> ml_collections.ConfigDict:
             dropout=0.1,
             modality_dropout=0.0,  # probability of dropping a whole modality of a training clip
             aux_loss_weight=0.0,  # > 0: a classifier per modality, its loss added with this weight
-            frame_backbone="article",  # or "mobilenet_v3_small"
-            backbone_weights="",  # a .weights.h5 file for the frame backbone (nothing is downloaded)
+            # "auto": the article's CNN for video encoder `frame`, `pooled_cnn` for the others; or
+            # article, pooled_cnn, mobilenet_v3_small, mobilenet_v3_large, efficientnet_b0, resnet50
+            frame_backbone="auto",
+            backbone_weights="",  # "imagenet" (downloaded once by Keras) or a weights file; "": random
             max_frames=64,  # longest clip the transformer's position embedding covers
         )
     )
@@ -83,6 +85,8 @@ def base_config() -> ml_collections.ConfigDict:
             mixed_precision=False,
             strategy="auto",
             seed=0,
+            backbone_frozen_epochs=0,  # epochs with the frame backbone frozen (fine-tuning pretrained weights)
+            backbone_learning_rate_scale=1.0,  # afterwards the backbone learns at this × learning_rate
         )
     )
     config.eval = ml_collections.ConfigDict(

@@ -7,7 +7,7 @@ Example:
 
 >>> for result in predict("exports/demo/1", ["clip.mp4"], top_k=2):  # doctest: +SKIP
 ...     print(result)
-{'path': 'clip.mp4', 'top_k': [{'label': 'left-high', 'score': 0.97}, {'label': 'left-low', ...}]}
+{'path': 'clip.mp4', 'top_k': [{'label': 'disk-left-high', 'score': 0.97}, {'label': 'disk-left-low', ...}]}
 """
 
 import os

@@ -9,6 +9,7 @@ Example:
 """
 
 import os
+import shutil
 import sys
 
 import keras
@@ -19,7 +20,7 @@ from absl import logging
 from videofusion import config as config_lib
 from videofusion import fileio
 from videofusion import names, pipeline, prepare, strategy as strategy_lib, text, workdir as workdir_lib
-from videofusion.models import FrameAugment, InputShapes, build_model
+from videofusion.models import FrameAugment, InputShapes, build_model, finetune
 from videofusion.transforms import ClipSpec
 
 
@@ -62,31 +63,44 @@ def _datasets(config, options: pipeline.PipelineOptions, replicas: int):
     return train_ds, val_ds
 
 
-def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths) -> None:
-    val_ds = None if val_ds is None else pipeline.model_inputs(val_ds, model)
-    try:
-        model.fit(
-            pipeline.model_inputs(train_ds, model),
-            validation_data=val_ds,
-            epochs=config.train.epochs,
-            callbacks=_callbacks(paths),
-            verbose=1 if sys.stderr.isatty() else 2,
-        )
-    except tf.errors.DataLossError as error:
-        raise pipeline.corrupt_shard_error(config.data.dir, error) from error
+def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths, strategy) -> None:
+    """Fits in phases (`finetune.phases`): the backbone frozen for the first epochs, then all of it.
+
+    Each phase keeps its own backup until the whole fit is done, so a rerun after a crash skips the
+    finished phases (restored, no epochs left) and resumes the interrupted one.
+    """
+    train_inputs = pipeline.model_inputs(train_ds, model)
+    val_inputs = None if val_ds is None else pipeline.model_inputs(val_ds, model)
+    backbone = finetune.find_backbone(model)
+    for first, end, backbone_trainable in finetune.phases(config.train.epochs, config.train.backbone_frozen_epochs):
+        if backbone is not None:
+            backbone.trainable = backbone_trainable
+        with strategy.scope():
+            _compile(model, config, backbone if backbone_trainable else None)
+        backup = keras.callbacks.BackupAndRestore(os.path.join(paths.backup, f"epochs_{first}_{end}"),
+                                                  delete_checkpoint=False)
+        try:
+            model.fit(
+                train_inputs, validation_data=val_inputs, initial_epoch=first, epochs=end,
+                callbacks=_callbacks(paths) + [backup], verbose=1 if sys.stderr.isatty() else 2,
+            )
+        except tf.errors.DataLossError as error:
+            raise pipeline.corrupt_shard_error(config.data.dir, error) from error
+    shutil.rmtree(paths.backup, ignore_errors=True)
 
 
-def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
-    model = build_model(
-        config.model, input_shapes(config, spec), num_classes,
-        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
+def _compile(model: keras.Model, config, trained_backbone) -> None:
+    """Compiles `model`; the variables of `trained_backbone` (if any) get the backbone learning rate."""
+    optimizer = finetune.ScaledAdam(
+        learning_rate=config.train.learning_rate, learning_rate_scale=config.train.backbone_learning_rate_scale
     )
-    losses = {name: "sparse_categorical_crossentropy" for name in model.output}
-    weights = {name: 1.0 if name == names.CLASSES else config.model.aux_loss_weight for name in model.output}
+    if trained_backbone is not None:
+        optimizer.scale_variables(trained_backbone.trainable_variables)
+    num_classes = model.output[names.CLASSES].shape[-1]
     model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss=losses,
-        loss_weights=weights,
+        optimizer=optimizer,
+        loss={name: "sparse_categorical_crossentropy" for name in model.output},
+        loss_weights={name: 1.0 if name == names.CLASSES else config.model.aux_loss_weight for name in model.output},
         metrics={
             names.CLASSES: [
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
@@ -94,14 +108,19 @@ def _compiled_model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
             ]
         },
     )
-    return model
+
+
+def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
+    return build_model(
+        config.model, input_shapes(config, spec), num_classes,
+        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
+    )
 
 
 def _callbacks(paths: workdir_lib.RunPaths):
     return [
         keras.callbacks.TensorBoard(paths.tensorboard),
         keras.callbacks.ModelCheckpoint(os.path.join(paths.checkpoints, "last.keras")),
-        keras.callbacks.BackupAndRestore(paths.backup),
     ]
 
 
@@ -116,13 +135,13 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     train_ds, val_ds = _datasets(config, options, strategy.num_replicas_in_sync)
     labels = prepare.read_dataset_info(config.data.dir)["labels"]
     with strategy.scope():
-        model = _compiled_model(config, spec, len(labels))
+        model = _model(config, spec, len(labels))
     logging.info("Model %s: %d parameters", model.name, model.count_params())
     paths = workdir_lib.RunPaths(workdir)
     os.makedirs(paths.checkpoints, exist_ok=True)
     config_lib.save_run_config(config, workdir)
     workdir_lib.save_labels(config.data.dir, workdir)
-    _fit(model, config, train_ds, val_ds, paths)
+    _fit(model, config, train_ds, val_ds, paths, strategy)
     with fileio.atomic_path(paths.model) as tmp:
         model.save(tmp)
     logging.info("Saved %s", paths.model)

@@ -1,6 +1,7 @@
 """Keras functional models (they import `keras` only, so they also run under the JAX backend)."""
 
 from videofusion.models.builder import InputShapes, build_model, parse_modalities
+from videofusion.models.finetune import ScaledAdam
 from videofusion.models.frame_preprocessing import FrameAugment
 
-__all__ = ["FrameAugment", "InputShapes", "build_model", "parse_modalities"]
+__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "build_model", "parse_modalities"]

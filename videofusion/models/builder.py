@@ -82,7 +82,7 @@ def _streams(cfg, shapes: InputShapes, modalities, frame_augment: FrameAugment, 
         tokens, mask = encode_video(
             pixels, frame_mask, cfg.video_encoder, cfg.embed_dim, cfg.num_heads, cfg.num_layers,
             max_frames=shapes.num_frames or cfg.max_frames, backbone=cfg.frame_backbone,
-            weights_path=cfg.backbone_weights,
+            weights=cfg.backbone_weights,
         )
         streams[names.VIDEO] = Stream(tokens, mask, keras.ops.ones_like(frame_mask[:, :1]))
     if names.AUDIO in modalities:

@@ -10,8 +10,8 @@ import keras
 from videofusion.models.video.motion import per_frame_features
 
 
-def encode(frames, frame_mask, real, *, dim, backbone, weights_path, **_):
+def encode(frames, frame_mask, real, *, dim, backbone, weights, **_):
     """(`[batch, time, dim]` tokens, the frame mask)."""
-    per_frame = per_frame_features(frames, backbone, weights_path)
+    per_frame = per_frame_features(frames, backbone, weights)
     tokens = keras.layers.LSTM(dim, return_sequences=True, dtype="float32", name="lstm")(per_frame, mask=real)
     return tokens, real

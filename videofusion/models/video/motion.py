@@ -1,10 +1,25 @@
-"""Per-frame features with motion, shared by the temporal encoders (`lstm`, `transformer`).
+"""Per-frame features of the temporal encoders (`lstm`, `transformer`): appearance and motion, apart.
 
-The frame CNN sees each frame together with its difference from the previous frame (TSN's
-RGB-difference input, `layers.FrameDifferences`). With raw frames alone a temporal model has to
-discover motion by comparing 128-d position codes across time; on the demo data the LSTM stayed at
-chance on direction for 25 epochs in most runs, with differences it learns it in a few. The features
-are layer-normalised, which keeps an LSTM's gates out of saturation.
+Two streams per frame, concatenated and layer-normalised (which keeps an LSTM's gates out of
+saturation):
+
+- appearance: the frame backbone (`frame_backbones.py`) on the RGB frame alone, so that any backbone,
+  pretrained ImageNet weights included, sees exactly the 3-channel frames it was built for;
+- motion: a light CNN (`motion_cnn`) on the frame stacked with its difference from the previous frame
+  (TSN's RGB-difference input, Wang et al., 2016; `layers.FrameDifferences`). Where a shape moves, the
+  difference is positive at its leading edge and negative at its trailing edge, next to the shape in
+  the frame: a local pattern a small CNN finds at any position, which says which way things move.
+  With raw frames alone, a temporal model must discover motion by comparing pooled appearance codes
+  across time, and a translation-invariant code has no position left to compare.
+
+Earlier versions fed the 6-channel frame + difference to the backbone itself: no pretrained network
+takes 6 channels, and the appearance path had to share its capacity with motion.
+
+Example:
+
+>>> frames = keras.Input((4, 32, 32, 3))
+>>> per_frame_features(frames, "pooled_cnn", "").shape
+(None, 4, 192)
 """
 
 import keras
@@ -12,10 +27,28 @@ import keras
 from videofusion.models import layers
 from videofusion.models.frame_backbones import frame_backbone
 
+_MOTION_WIDTHS = (16, 32, 64)
 
-def per_frame_features(frames, backbone: str, weights_path: str):
-    """`[batch, time, size, size, 3]` → `[batch, time, features]`."""
+
+def motion_cnn(image_size: int, name: str = "motion_cnn") -> keras.Model:
+    """`[size, size, 6]` (frame, difference) → `[64]`: 3×3 conv + BN + ReLU stages, global max pool."""
+    inputs = keras.Input((image_size, image_size, 6), name="frame_and_difference")
+    x = inputs
+    for index, width in enumerate(_MOTION_WIDTHS, start=1):
+        if index > 1:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{index - 1}")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{index}")(x)
+    outputs = keras.layers.GlobalMaxPooling2D(name="global_max")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def per_frame_features(frames, backbone: str, weights: str):
+    """`[batch, time, size, size, 3]` in [0, 1] → `[batch, time, backbone dim + 64]`."""
+    size = frames.shape[2]
+    appearance = keras.layers.TimeDistributed(frame_backbone(backbone, size, weights), name="frame_cnn")(frames)
     with_motion = layers.FrameDifferences(name="frame_differences")(frames)
-    cnn = frame_backbone(backbone, frames.shape[2], channels=6, weights_path=weights_path)
-    per_frame = keras.layers.TimeDistributed(cnn, name="frame_cnn")(with_motion)
-    return keras.layers.LayerNormalization(name="frame_norm")(per_frame)
+    motion = keras.layers.TimeDistributed(motion_cnn(size), name="motion_cnn")(with_motion)
+    features = keras.layers.Concatenate(name="appearance_and_motion")([appearance, motion])
+    return keras.layers.LayerNormalization(name="frame_norm")(features)

@@ -11,9 +11,9 @@ from videofusion.models import layers
 from videofusion.models.video.motion import per_frame_features
 
 
-def encode(frames, frame_mask, real, *, dim, num_heads, num_layers, max_frames, backbone, weights_path, **_):
+def encode(frames, frame_mask, real, *, dim, num_heads, num_layers, max_frames, backbone, weights, **_):
     """(`[batch, time, dim]` tokens, the frame mask)."""
-    tokens = keras.layers.Dense(dim, name="frame_projection")(per_frame_features(frames, backbone, weights_path))
+    tokens = keras.layers.Dense(dim, name="frame_projection")(per_frame_features(frames, backbone, weights))
     tokens = layers.PositionEmbedding(max_frames, name="frame_positions")(tokens)
     for index in range(num_layers):
         tokens = layers.TransformerBlock(dim, num_heads, name=f"video_block{index}")(tokens, real)
