@@ -1,4 +1,4 @@
-"""Ablation row `lstm`: video only, CNN (frames and their differences) + LSTM.
+"""Ablation row `lstm`: video only, per-frame appearance (`pooled_cnn`) and motion features + LSTM.
 
     make train EXP=lstm     # or all rows: make ablation
 """

@@ -1,4 +1,4 @@
-"""Ablation row `transformer`: video only, CNN (frames and their differences) + temporal transformer.
+"""Ablation row `transformer`: video only, per-frame appearance and motion features + temporal transformer.
 
     make train EXP=transformer     # or all rows: make ablation
 """

@@ -113,3 +113,25 @@ def test_scaled_adam_moves_the_backbone_at_its_own_rate(scale):
         step = np.abs(keras.ops.convert_to_numpy(variable) - before[variable.path]).max()
         expected = 1e-2 * (scale if variable.path in backbone_paths else 1.0)
         assert step <= expected * 1.01 + 1e-7 and step >= expected * 0.5, variable.path
+
+
+@pytest.mark.slow
+def test_training_freezes_then_slows_the_pretrained_backbone(demo_records, tmp_path):
+    """Through `train`: one epoch frozen, one at learning-rate scale 0 — the pretrained weights stay as
+    loaded (that the other weights move at the full rate is `test_scaled_adam_moves_…`)."""
+    from videofusion import train
+    from videofusion.config import demo_config
+
+    config = demo_config("smoke")
+    network = frame_backbone("pooled_cnn", config.data.image_size)
+    network.set_weights(_perturbed(network.get_weights(), 1))
+    path = str(tmp_path / "pooled_cnn.weights.h5")
+    network.save_weights(path)
+    config.data.dir = demo_records
+    config.model.update(dict(frame_backbone="pooled_cnn", backbone_weights=path))
+    config.train.update(dict(epochs=2, backbone_frozen_epochs=1, backbone_learning_rate_scale=0.0))
+    model = train.train(config, str(tmp_path / "run"))
+    trained = find_backbone(model)
+    for variable, loaded in zip(network.trainable_variables, trained.trainable_variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(loaded))
+    assert not (tmp_path / "run" / "backup").exists()  # the phases' backups go once the fit is done

@@ -9,8 +9,9 @@ Inputs (`names.py`), per modality in `model.modalities`:
 - text: `tokens` int `[text_length]` caption ids (all zero: no caption).
 
 Outputs: a dict with `classes` (probabilities, float32 also under mixed precision) and, when
-`model.aux_loss_weight > 0`, one `aux_<modality>` head per modality on that modality's own embedding
-(the fix Wang, Tran and Feiszli, CVPR 2020, recommend when fusion overfits to one modality).
+`model.aux_loss_weight > 0` (the default recipe, `config.py`), one `aux_<modality>` head per modality on
+that modality's own embedding, trained by its own loss: the cure Wang, Tran and Feiszli (CVPR 2020)
+recommend when fusion learns from the modality that is fastest to learn and starves the other.
 `model.modality_dropout` drops whole modalities at random in training (never all of a clip's).
 
 Example:

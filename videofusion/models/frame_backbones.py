@@ -20,7 +20,7 @@ freeze it or give it its own learning rate (`train.backbone_frozen_epochs`,
 Example:
 
 >>> frame_backbone("pooled_cnn", image_size=32).output_shape
-(None, 128)
+(None, 64)
 >>> frame_backbone("mobilenet_v3_small", image_size=32).output_shape
 (None, 576)
 """
