@@ -16,13 +16,14 @@ from videofusion import demo, evaluate, prepare, train
 from videofusion.config import demo_config
 
 NUM_VIDEOS = 240  # 168 train, 24 val, 48 test
+SIZE = 48  # the objects are 10–19 pixels wide
 
 
 @pytest.fixture(scope="module")
 def small_demo(tmp_path_factory):
-    """(folder, manifest rows) of 240 demo videos, 32×32, 1 s."""
+    """(folder, manifest rows) of 240 demo videos, 48×48, 1 s."""
     folder = tmp_path_factory.mktemp("learning")
-    manifest = demo.write_demo_dataset(str(folder / "raw"), num_videos=NUM_VIDEOS, seed=7, size=32, duration_s=1.0)
+    manifest = demo.write_demo_dataset(str(folder / "raw"), num_videos=NUM_VIDEOS, seed=7, size=SIZE, duration_s=1.0)
     with open(manifest, encoding="utf-8") as f:
         return folder, list(csv.DictReader(f))
 
@@ -36,15 +37,15 @@ def _prepare_relabelled(folder, rows, relabel, name) -> str:
         writer.writerows(dict(row, label=relabel(row["label"])) for row in rows)
     output = str(folder / name)
     prepare.prepare_dataset(prepare.PrepareOptions(manifest=str(manifest), output_dir=output, fps=10,
-                                                   short_side=32, num_shards=1))
+                                                   short_side=SIZE, num_shards=1))
     return output
 
 
-def _train_and_evaluate(records: str, workdir: str, **model) -> float:
+def _train_and_evaluate(records: str, workdir: str, epochs: int, **model) -> float:
     config = demo_config()
-    config.data.update(dict(dir=records, num_frames=4, stride=2, image_size=32, mel_bins=32))
+    config.data.update(dict(dir=records, num_frames=4, stride=2, image_size=SIZE, mel_bins=32))
     config.model.update(dict(embed_dim=32, **model))
-    config.train.update(dict(epochs=12, batch_size=16))
+    config.train.update(dict(epochs=epochs, batch_size=16))
     train.train(config, workdir)
     return evaluate.evaluate(workdir, split="test")["accuracy"]
 
@@ -53,7 +54,7 @@ def _train_and_evaluate(records: str, workdir: str, **model) -> float:
 def test_video_model_recognises_the_kind_of_object_anywhere(small_demo, tmp_path):
     folder, rows = small_demo
     records = _prepare_relabelled(folder, rows, lambda label: label.split("-")[0], "kind")
-    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), modalities="video", fusion="concat")
+    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 12, modalities="video", fusion="concat")
     assert accuracy >= 0.9  # chance: 1/3
 
 
@@ -62,5 +63,5 @@ def test_fusion_model_knows_the_kind_it_sees_and_the_pitch_it_hears(small_demo, 
     folder, rows = small_demo
     kind_and_pitch = lambda label: "-".join(label.split("-")[::2])  # noqa: E731
     records = _prepare_relabelled(folder, rows, kind_and_pitch, "kind_pitch")
-    accuracy = _train_and_evaluate(records, str(tmp_path / "run"))
+    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 20)
     assert accuracy >= 0.9  # chance: 1/6
