@@ -10,7 +10,7 @@ DEMO_RAW := datasets/demo/raw
 DEMO_DATA := datasets/demo/records
 DEMO_VIDEOS ?= 720
 
-ABLATION := frame frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
+ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
 .PHONY: install test demo data train evaluate export predict tensorboard ablation clean
 

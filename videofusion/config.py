@@ -110,7 +110,7 @@ def demo_config(arg: str = "") -> ml_collections.ConfigDict:
     # Mirroring would swap the left and right classes; cropping could cut the object out of the frame;
     # frequency masks could hide the tone. Time-based augmentation is safe.
     config.augment.update(dict(flip=False, random_resized_crop=False, freq_masks=0, stride_jitter=1))
-    config.train.update(dict(epochs=15, batch_size=16, learning_rate=2e-3))
+    config.train.update(dict(epochs=10, batch_size=16, learning_rate=2e-3))
     if arg == "smoke":
         config.data.update(dict(num_frames=4, image_size=32, mel_bins=16))
         config.model.embed_dim = 16
