@@ -1,8 +1,8 @@
 """Video encoder `frame`: the reference article's Conv2D classifier on one frame — the baseline.
 
-The article (项目实战, `create_video_model`) classifies single images; here its CNN
-(`article_cnn.py`, the default here, or another `model.frame_backbone`) sees the middle real frame of the clip and nothing else,
-so it can never tell which way something moves. One token.
+The article (项目实战, `create_video_model`) classifies single images; here its CNN (`article_cnn.py`,
+this encoder's default, or another `model.frame_backbone`) sees the middle real frame of the clip and
+nothing else, so it can never tell which way something moves. One token.
 """
 
 import keras
