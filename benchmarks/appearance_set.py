@@ -64,7 +64,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from videofusion import fileio
-from videofusion.demo import write_mp4
+from videofusion.demo import luminance, write_mp4
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = ("train", "val", "test")
@@ -149,10 +149,6 @@ def plan_clips(num_train: int, num_val: int, num_test: int) -> List[ClipPlan]:
 # === Pictures ===
 
 
-def _luminance(rgb) -> float:
-    return float(np.dot(rgb, (0.299, 0.587, 0.114)))
-
-
 def textured_background(rng: np.random.Generator) -> np.ndarray:
     """float32 `[64, 64, 3]`: a random colour, smooth colour texture at two scales and static grain."""
     base = rng.uniform(40, 215, size=3)
@@ -167,10 +163,10 @@ def textured_background(rng: np.random.Generator) -> np.ndarray:
 
 def contrasting_colour(background: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random RGB colour whose luminance differs from the background's mean by at least 100."""
-    target = _luminance(background.reshape(-1, 3).mean(axis=0))
+    target = luminance(background.reshape(-1, 3).mean(axis=0))
     for _ in range(100):
         colour = rng.uniform(0, 255, size=3)
-        if abs(_luminance(colour) - target) >= _MIN_CONTRAST:
+        if abs(luminance(colour) - target) >= _MIN_CONTRAST:
             return colour
     return np.full(3, 0.0 if target > 127 else 255.0)
 

@@ -72,7 +72,8 @@ def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths, strategy)
     train_inputs = pipeline.model_inputs(train_ds, model)
     val_inputs = None if val_ds is None else pipeline.model_inputs(val_ds, model)
     backbone = finetune.find_backbone(model)
-    for first, end, backbone_trainable in finetune.phases(config.train.epochs, config.train.backbone_frozen_epochs):
+    frozen_epochs = config.train.backbone_frozen_epochs if backbone is not None else 0  # audio/text only: one fit
+    for first, end, backbone_trainable in finetune.phases(config.train.epochs, frozen_epochs):
         if backbone is not None:
             backbone.trainable = backbone_trainable
         with strategy.scope():
