@@ -45,7 +45,7 @@ def _train_and_evaluate(records: str, workdir: str, epochs: int, **model) -> flo
     config = demo_config()
     config.data.update(dict(dir=records, num_frames=4, stride=2, image_size=SIZE, mel_bins=32))
     config.model.update(dict(embed_dim=32, **model))
-    config.train.update(dict(epochs=epochs, batch_size=16))
+    config.train.update(dict(epochs=epochs, batch_size=8))  # 21 steps an epoch
     train.train(config, workdir)
     return evaluate.evaluate(workdir, split="test")["accuracy"]
 
@@ -54,7 +54,7 @@ def _train_and_evaluate(records: str, workdir: str, epochs: int, **model) -> flo
 def test_video_model_recognises_the_kind_of_object_anywhere(small_demo, tmp_path):
     folder, rows = small_demo
     records = _prepare_relabelled(folder, rows, lambda label: label.split("-")[0], "kind")
-    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 12, modalities="video", fusion="concat")
+    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 8, modalities="video", fusion="concat")
     assert accuracy >= 0.9  # chance: 1/3
 
 
@@ -63,5 +63,5 @@ def test_fusion_model_knows_the_kind_it_sees_and_the_pitch_it_hears(small_demo, 
     folder, rows = small_demo
     kind_and_pitch = lambda label: "-".join(label.split("-")[::2])  # noqa: E731
     records = _prepare_relabelled(folder, rows, kind_and_pitch, "kind_pitch")
-    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 20)
+    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 8)
     assert accuracy >= 0.9  # chance: 1/6

@@ -11,6 +11,8 @@ from videofusion import names
 from videofusion.config import base_config
 from videofusion.models import InputShapes, build_model
 from videofusion.models.article_cnn import article_cnn
+from videofusion.models.layers import PerFrame
+from videofusion.models.pooled_cnn import pooled_cnn
 
 SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30,
                      frame_size=20)
@@ -131,6 +133,20 @@ def test_single_frame_and_average_models_are_blind_to_order(encoder):
         reversed_frames = dict(features, **{names.FRAMES: features[names.FRAMES].copy()})
         reversed_frames[names.FRAMES][:, [0, 2, 3]] = 230
     np.testing.assert_allclose(classes(model, features), classes(model, reversed_frames), atol=1e-5)
+
+
+def test_per_frame_runs_the_network_on_each_frame_and_normalises_over_all_of_them():
+    network = pooled_cnn(16)
+    per_frame = PerFrame(network)
+    frames = np.random.default_rng(0).random((2, 3, 16, 16, 3)).astype("float32")
+    expected = np.stack([keras.ops.convert_to_numpy(network(frames[:, t])) for t in range(3)], axis=1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(per_frame(frames)), expected, rtol=1e-5, atol=1e-6)
+    assert per_frame.compute_output_shape((None, 3, 16, 16, 3)) == (None, 3, 64)
+    # Training: one batch-norm update from the statistics of all 6 frames (momentum 0.9).
+    per_frame(frames, training=True)
+    first_conv = keras.ops.convert_to_numpy(network.get_layer("conv1")(frames.reshape(6, 16, 16, 3)))
+    moving_mean = keras.ops.convert_to_numpy(network.get_layer("bn1").moving_mean)
+    np.testing.assert_allclose(moving_mean, 0.1 * first_conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
 
 
 def test_unknown_choices_are_named():

@@ -13,15 +13,15 @@ Example:
 
 import keras
 
+from videofusion.models.conv_blocks import conv_bn_relu
+
 
 def encode_audio(mel, dim: int):
     """log-mel `[batch, time, mel_bins]` of the functional graph → tokens `[batch, time // 4, dim]`."""
     time_steps, mel_bins = mel.shape[1], mel.shape[2]
     x = keras.layers.Reshape((time_steps, mel_bins, 1), name="mel_image")(mel)
     for index, filters in enumerate((32, 64), start=1):
-        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"audio_conv{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"audio_bn{index}")(x)
-        x = keras.layers.Activation("relu", name=f"audio_relu{index}")(x)
+        x = conv_bn_relu(x, filters, index, prefix="audio_")
         x = keras.layers.MaxPooling2D(2, name=f"audio_pool{index}")(x)
     x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]), name="audio_tokens")(x)
     return keras.layers.Dense(dim, activation="relu", name="audio_projection")(x)

@@ -29,9 +29,9 @@ def phases(epochs: int, frozen_epochs: int) -> List[Tuple[int, int, bool]]:
 
 
 def find_backbone(model: keras.Model) -> Optional[keras.layers.Layer]:
-    """The model's frame backbone (inside its `TimeDistributed` wrapper, if any); None without video."""
+    """The model's frame backbone (inside its `PerFrame` wrapper, if any); None without video."""
     for layer in model.layers:
-        inner = getattr(layer, "layer", layer)  # TimeDistributed wraps it
+        inner = getattr(layer, "layer", layer)  # PerFrame wraps it
         if inner.name == BACKBONE_LAYER:
             return inner
     return None

@@ -5,7 +5,7 @@ The article's network (`article_cnn.py`) ends in Flatten → Dense: a template p
 relearn an object at every place it can appear, and whose ReLU units can all die (in a trained
 `frame_avg` model all 128 did: the classifier saw a constant). This network keeps the article's 3×3
 convolutions and 2×2 max-pools, adds batch normalisation after each convolution and a third stage,
-and ends in global max pooling: the same filters find an object anywhere, the strongest response wins
+and ends in global max pooling (`conv_blocks.py`): the same filters find an object anywhere, the strongest response wins
 wherever it is, and there is no dense layer to die. Widths 16 → 32 → 64 channels.
 
 Chosen by measurement: a frame-level probe, 10 digit glyphs at a random place and scale (0.4–0.6 of
@@ -28,21 +28,13 @@ Example:
 
 import keras
 
+from videofusion.models.conv_blocks import pooled_conv_stack
+
 _WIDTHS = (16, 32, 64)
 
 
 def pooled_cnn(image_size: int, name: str = "pooled_cnn") -> keras.Model:
     """Frame `[image_size, image_size, 3]` → `[64]`: (conv 3×3 + BN + ReLU, max-pool 2×2) × 2,
     conv 3×3 + BN + ReLU, global max pooling."""
-    # === Layers ===
     inputs = keras.Input((image_size, image_size, 3), name="frame")
-    x = inputs
-    for index, width in enumerate(_WIDTHS, start=1):
-        if index > 1:
-            x = keras.layers.MaxPooling2D(2, name=f"pool{index - 1}")(x)
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
-        x = keras.layers.Activation("relu", name=f"relu{index}")(x)
-    outputs = keras.layers.GlobalMaxPooling2D(name="global_max")(x)
-    # === Functional Model ===
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, pooled_conv_stack(inputs, _WIDTHS), name=name)

@@ -7,13 +7,14 @@ reach. One token.
 
 import keras
 
+from videofusion.models import layers
 from videofusion.models.frame_backbones import frame_backbone
 
 
 def encode(frames, frame_mask, real, *, dim, backbone, weights, **_):
     """(`[batch, 1, dim]` token, its all-True mask)."""
     cnn = frame_backbone(backbone, frames.shape[2], weights)
-    per_frame = keras.layers.TimeDistributed(cnn, name="frame_cnn")(frames)
+    per_frame = layers.PerFrame(cnn, name="frame_cnn")(frames)
     embedding = keras.layers.GlobalAveragePooling1D(name="frame_average")(per_frame, mask=real)
     token = keras.layers.Dense(dim, name="frame_projection")(keras.ops.expand_dims(embedding, 1))
     return token, keras.ops.ones_like(token[..., 0], dtype="bool")

@@ -25,6 +25,7 @@ Example:
 import keras
 
 from videofusion.models import layers
+from videofusion.models.conv_blocks import pooled_conv_stack
 from videofusion.models.frame_backbones import frame_backbone
 
 _MOTION_WIDTHS = (16, 32, 64)
@@ -38,23 +39,14 @@ def motion_cnn(image_size: int, name: str = "motion_cnn") -> keras.Model:
     stream at under a third of the default appearance backbone's multiply-adds.
     """
     inputs = keras.Input((image_size, image_size, 6), name="frame_and_difference")
-    x = inputs
-    for index, width in enumerate(_MOTION_WIDTHS, start=1):
-        if index > 1:
-            x = keras.layers.MaxPooling2D(2, name=f"pool{index - 1}")(x)
-        strides = 2 if index == 1 else 1
-        x = keras.layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False, name=f"conv{index}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
-        x = keras.layers.Activation("relu", name=f"relu{index}")(x)
-    outputs = keras.layers.GlobalMaxPooling2D(name="global_max")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, pooled_conv_stack(inputs, _MOTION_WIDTHS, stem_strides=2), name=name)
 
 
 def per_frame_features(frames, backbone: str, weights: str):
     """`[batch, time, size, size, 3]` in [0, 1] → `[batch, time, backbone features + 64]`."""
     size = frames.shape[2]
-    appearance = keras.layers.TimeDistributed(frame_backbone(backbone, size, weights), name="frame_cnn")(frames)
+    appearance = layers.PerFrame(frame_backbone(backbone, size, weights), name="frame_cnn")(frames)
     with_motion = layers.FrameDifferences(name="frame_differences")(frames)
-    motion = keras.layers.TimeDistributed(motion_cnn(size), name="motion_cnn")(with_motion)
+    motion = layers.PerFrame(motion_cnn(size), name="motion_cnn")(with_motion)
     features = keras.layers.Concatenate(name="appearance_and_motion")([appearance, motion])
     return keras.layers.LayerNormalization(name="frame_norm")(features)
