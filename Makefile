@@ -1,7 +1,8 @@
 # videofusion: `make demo` runs the whole job on the demo data; `make test` runs the test suite.
 # Both create .venv/ and install the pinned dependencies first.
 
-PYTHON ?= python3
+# The pinned wheels are built for Python 3.11: use python3.11, and stop at once without it.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 VF := $(BIN)/videofusion
@@ -9,6 +10,8 @@ EXP ?= demo
 DEMO_RAW := datasets/demo/raw
 DEMO_DATA := datasets/demo/records
 DEMO_VIDEOS ?= 720
+# pytest-xdist processes: much of a test's time is single-threaded (imports, graph tracing).
+TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
@@ -17,6 +20,8 @@ ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_conca
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt setup.py
+	@test -n "$(PYTHON)" || { echo "videofusion needs Python 3.11: python3.11 not found on PATH (or pass PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "videofusion needs Python 3.11; $(PYTHON) is $$($(PYTHON) -V 2>&1)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -24,7 +29,7 @@ $(VENV)/.installed: requirements.txt setup.py
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 data: $(DEMO_DATA)/dataset.json
 

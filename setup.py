@@ -24,6 +24,7 @@ setuptools.setup(
         "tensorboard==2.21.0",
         "keras==3.15.1",
         "keras-hub==0.32.0",
+        "tensorflow-text==2.21.1",  # predict loads SavedModels of text models (their tokenizer ops)
         "av==18.1.0",
         "google-crc32c==1.9.0",
         "opencv-python-headless==5.0.0.93",
@@ -32,6 +33,6 @@ setuptools.setup(
         "numpy==2.4.6",
         "tqdm==4.70.1",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "jax[cpu]==0.10.2"]},
+    extras_require={"dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2"]},
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

@@ -77,3 +77,14 @@ def test_bad_files_raise_media_error_naming_the_file(tmp_path, content, reason):
     with pytest.raises(media.MediaError) as error:
         media.read_media(str(path), fps=10, short_side=24)
     assert str(path) in str(error.value) and reason in error.value.reason
+
+
+@pytest.mark.parametrize("bug", [ValueError, IndexError])
+def test_errors_of_our_own_code_are_not_taken_for_a_bad_file(tone_video, bug):
+    """Only the decoder's (and the file system's) errors become `MediaError`; a bug raises as itself."""
+
+    def buggy_frame_fn(rgb):
+        raise bug("a bug in the frame encoder")
+
+    with pytest.raises(bug, match="a bug in the frame encoder"):
+        media.read_media(tone_video, fps=10, short_side=24, frame_fn=buggy_frame_fn)

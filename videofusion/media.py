@@ -306,8 +306,8 @@ def iter_segments(
                            threads)
     except MediaError:
         raise
-    except (av.FFmpegError, ValueError, OSError, IndexError) as error:
-        raise MediaError(path, f"cannot decode: {error}") from error
+    except (av.FFmpegError, OSError) as error:  # the decoder's and the file system's errors only: a bug
+        raise MediaError(path, f"cannot decode: {error}") from error  # of ours must not pass for a bad file
 
 
 def _stream_start(stream) -> float:
