@@ -142,6 +142,34 @@ def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click)
     assert seen >= 5
 
 
+@pytest.fixture(scope="module")
+def short_flash_and_click(tmp_path_factory):
+    """A 1.2 s, 10 fps video (12 frames), black but for a white frame 2, silent but for a click at 0.2 s."""
+    frames = np.zeros((12, 32, 32, 3), np.uint8)
+    frames[2] = 255
+    samples = np.zeros(19200, np.float32)
+    samples[3200:3280] = 0.9 * np.sign(np.sin(np.arange(80)))
+    return prepared_training_video(tmp_path_factory.mktemp("short_sync"), "short_flash", frames, samples)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_a_looping_short_video_loops_its_sound_with_its_frames(short_flash_and_click, training):
+    """8 frames at stride 2 need 1.6 s of a 1.2 s video: the clip shows frames 0, 2, …, 10, 0, 2 — the
+    white frame at positions 1 and 7 — and its sound must click at both (it used to fall silent)."""
+    spec = ClipSpec(num_frames=8, stride=2, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
+    options = pipeline.PipelineOptions(spec, Augmentation(time_masks=0, freq_masks=0))
+    dataset = pipeline.make_dataset(short_flash_and_click, "train", options, batch_size=1, training=training, seed=0)
+    features, _ = next(iter(dataset))
+    brightness = features[names.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
+    assert np.flatnonzero(brightness > 128).tolist() == [1, 7]
+    loudness = features[names.MEL].numpy()[0].mean(axis=1)
+    clicks = [int(np.argmax(loudness[:spec.mel_frames // 2])),
+              spec.mel_frames // 2 + int(np.argmax(loudness[spec.mel_frames // 2:]))]
+    # Frame k of the clip starts k / num_frames of the way through the clip's audio window.
+    assert all(abs(click - white * spec.mel_frames / spec.num_frames) <= 3 for click, white in zip(clicks, [1, 7]))
+    assert loudness[clicks[1]] > loudness.min() + 5  # a click, not the floor of a silent window
+
+
 def test_corrupted_shard_is_named_or_skipped(demo_records, tmp_path):
     for name in os.listdir(demo_records):
         if not name.startswith("."):

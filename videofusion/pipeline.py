@@ -135,9 +135,9 @@ def _train_frames(jpegs, indices, mask, u, spec: ClipSpec) -> tf.Tensor:
     return transforms.zero_padding_frames(squares, mask) if spec.pad_short_videos else squares
 
 
-def _train_audio(waveform, start, stride, u, spec: ClipSpec, aug: Augmentation) -> tuple:
+def _train_audio(waveform, start, stride, num_available, u, spec: ClipSpec, aug: Augmentation) -> tuple:
     """(log-mel with SpecAugment, presence flag) of the audio window that plays with the clip."""
-    window = transforms.audio_window(waveform, start, spec, stride)
+    window = transforms.audio_window(waveform, start, spec, stride, num_available)
     mel = transforms.log_mel_spectrogram(window, spec)
     if aug.stride_jitter:  # another duration: stretch the time axis back to the model's length
         mel = tf.image.resize(mel[..., tf.newaxis], [spec.mel_frames, spec.mel_bins])[..., 0]
@@ -155,7 +155,7 @@ def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptio
     stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
     start = augment.random_int(u[1], 0, transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
-    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, u[3:], spec, aug)
+    mel, present = _train_audio(parsed[records.WAVEFORM], start, stride, num_available, u[3:], spec, aug)
     features = {
         names.FRAMES: _train_frames(jpegs, indices, mask, u[2], spec),
         names.FRAME_MASK: mask,

@@ -9,7 +9,7 @@ here, so a model sees exactly the same preprocessing in both places (no train/se
    `frame_size` (the data's short side; the model's first layer resizes and scales it, see
    `models/frame_preprocessing.py`);
 3. `audio_window`: the waveform samples that play while those frames are shown (same start, same
-   duration), zero-padded past the end, and `log_mel_spectrogram` of it;
+   duration; past the video's end looped or zero-padded as the frames are), and `log_mel_spectrogram`;
 4. `eval_views`: `num_clips` evenly spaced clips × `num_crops` crops of one video, the evaluation and
    serving protocol (their softmax is averaged).
 
@@ -161,11 +161,22 @@ def zero_padding_frames(frames: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return frames * tf.cast(mask, tf.uint8)[:, None, None, None]
 
 
-def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, stride=None) -> tf.Tensor:
+def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, stride=None,
+                 num_available=None) -> tf.Tensor:
     """The samples `[..., samples]` that play while the clip from `start_frame` is shown.
 
-    That is `num_frames * stride / fps` seconds from the time of frame `start_frame`, zero-padded past the
-    end of the waveform; with the spec's own stride, exactly `spec.audio_samples` samples.
+    That is `num_frames * stride / fps` seconds from the time of frame `start_frame`; with the spec's
+    own stride, exactly `spec.audio_samples` samples. Past the end of the video (`num_available`
+    frames), the sound follows the frames: it loops with them (the video's timeline repeats, silence
+    where the audio track is shorter than the video), or with `spec.pad_short_videos` (or without
+    `num_available`) it is zero-padded.
+
+    >>> spec = ClipSpec(num_frames=4, stride=1, image_size=8, fps=4.0, sample_rate=8)  # 2 samples a frame
+    >>> ramp = tf.range(1.0, 7.0)  # 3 frames of sound
+    >>> audio_window(ramp, tf.constant(1), spec, num_available=3).numpy().tolist()  # frames 1, 2, 0, 1
+    [3.0, 4.0, 5.0, 6.0, 1.0, 2.0, 3.0, 4.0]
+    >>> audio_window(ramp, tf.constant(1), spec).numpy().tolist()
+    [3.0, 4.0, 5.0, 6.0, 0.0, 0.0, 0.0, 0.0]
     """
     rate = spec.sample_rate / spec.fps
     first = tf.cast(tf.round(tf.cast(start_frame, tf.float32) * rate), tf.int32)
@@ -173,14 +184,24 @@ def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, st
         length = spec.audio_samples
     else:
         length = tf.cast(tf.round(tf.cast(spec.num_frames * stride, tf.float32) * rate), tf.int32)
-    window = waveform[..., first : first + length]
-    missing = length - tf.shape(window)[-1]
-    rank = tf.rank(window)
-    paddings = tf.concat([tf.zeros([rank - 1, 2], tf.int32), [[0, missing]]], axis=0)
-    padded = tf.pad(window, paddings)
+    if num_available is None or spec.pad_short_videos:
+        period = tf.int32.max  # nothing loops
+        needed = first + length
+    else:
+        period = tf.maximum(tf.cast(tf.round(tf.cast(num_available, tf.float32) * rate), tf.int32), 1)
+        needed = period
+    padded = _pad_last_axis(waveform, needed)
+    window = tf.gather(padded, (first + tf.range(length)) % period, axis=-1)
     if stride is None:
-        return tf.ensure_shape(padded, window.shape[:-1].concatenate([spec.audio_samples]))
-    return padded
+        return tf.ensure_shape(window, waveform.shape[:-1].concatenate([spec.audio_samples]))
+    return window
+
+
+def _pad_last_axis(tensor: tf.Tensor, length) -> tf.Tensor:
+    """`tensor` with zeros appended along its last axis up to `length` (unchanged if already as long)."""
+    missing = tf.maximum(length - tf.shape(tensor)[-1], 0)
+    rank = tf.rank(tensor)
+    return tf.pad(tensor, tf.concat([tf.zeros([rank - 1, 2], tf.int32), [[0, missing]]], axis=0))
 
 
 def audio_present(window: tf.Tensor) -> tf.Tensor:
@@ -234,7 +255,7 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
     for clip in range(num_clips):
         indices, mask = clip_indices(num_available, spec, starts[clip])
         frames = frames_at(indices)
-        window = audio_window(waveform, starts[clip], spec)
+        window = audio_window(waveform, starts[clip], spec, num_available=num_available)
         mel = log_mel_spectrogram(window, spec)
         for offset in offsets:
             squares = square_crop(frames, spec.frame_size, offset, offset)
