@@ -19,6 +19,10 @@ import ml_collections
 from videofusion import fileio
 
 RUN_CONFIG_FILE = "config.json"
+# The log-mel features' defaults (those of Google's VGGish / YAMNet), the only copy: `config.data` carries
+# them into every run's config.json, so evaluate, export and predict compute a run's features as it was
+# trained even if a default here changes later.
+MEL_WINDOW_MS, MEL_HOP_MS, MEL_FMIN_HZ, MEL_FMAX_HZ = 25.0, 10.0, 60.0, 7600.0
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -31,6 +35,10 @@ def base_config() -> ml_collections.ConfigDict:
             stride=1,
             image_size=64,
             mel_bins=64,
+            mel_window_ms=MEL_WINDOW_MS,
+            mel_hop_ms=MEL_HOP_MS,
+            mel_fmin_hz=MEL_FMIN_HZ,
+            mel_fmax_hz=MEL_FMAX_HZ,
             # Filled in from the prepared data's dataset.json when training starts.
             fps=0.0,
             sample_rate=0,
@@ -110,7 +118,7 @@ def demo_config(arg: str = "") -> ml_collections.ConfigDict:
     # Mirroring would swap the left and right classes; cropping could cut the object out of the frame;
     # frequency masks could hide the tone. Time-based augmentation is safe.
     config.augment.update(dict(flip=False, random_resized_crop=False, freq_masks=0, stride_jitter=1))
-    config.train.update(dict(epochs=10, batch_size=16, learning_rate=2e-3))
+    config.train.update(dict(epochs=7, batch_size=16, learning_rate=2e-3))
     if arg == "smoke":
         config.data.update(dict(num_frames=4, image_size=32, mel_bins=16))
         config.model.embed_dim = 16

@@ -29,7 +29,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from videofusion import names
+from videofusion import config, names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,10 +42,10 @@ class ClipSpec:
     fps: float
     sample_rate: int
     mel_bins: int = 64
-    mel_window_ms: float = 25.0
-    mel_hop_ms: float = 10.0
-    mel_fmin_hz: float = 60.0
-    mel_fmax_hz: float = 7600.0
+    mel_window_ms: float = config.MEL_WINDOW_MS
+    mel_hop_ms: float = config.MEL_HOP_MS
+    mel_fmin_hz: float = config.MEL_FMIN_HZ
+    mel_fmax_hz: float = config.MEL_FMAX_HZ
     pad_short_videos: bool = False
     frame_size: int = 0  # side of the uint8 squares handed to the model (0: image_size)
 
@@ -81,6 +81,10 @@ class ClipSpec:
             fps=data_config.fps,
             sample_rate=data_config.sample_rate,
             mel_bins=data_config.mel_bins,
+            mel_window_ms=data_config.mel_window_ms,
+            mel_hop_ms=data_config.mel_hop_ms,
+            mel_fmin_hz=data_config.mel_fmin_hz,
+            mel_fmax_hz=data_config.mel_fmax_hz,
             pad_short_videos=data_config.short_videos == "pad",
             frame_size=data_config.short_side,
         )
