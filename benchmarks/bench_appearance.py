@@ -150,7 +150,7 @@ def accuracy_by_clip_type(filenames: Sequence[str], predicted: np.ndarray, targe
 
 
 def bench_row(row: str, work_dir: str, epochs: int, overrides: Sequence[str]) -> dict:
-    """The figures of one row: test accuracy and top-5, accuracy per clip type, training time."""
+    """The figures of one row: test accuracy and top-k, accuracy per clip type, training time."""
     raw, prepared = data_dirs(work_dir)
     run_dir = os.path.join(work_dir, "runs", row)
     metrics, seconds = train_and_evaluate(row, prepared, run_dir, epochs, overrides)
@@ -163,7 +163,7 @@ def bench_row(row: str, work_dir: str, epochs: int, overrides: Sequence[str]) ->
     logging.info("%s: test accuracy %.3f; by clip type %s; trained in %.0f s", row, metrics["accuracy"],
                  {k: round(v, 3) for k, v in by_type.items()}, seconds)
     figures = {f"{row}_test_accuracy": round(metrics["accuracy"], 4),
-               f"{row}_test_top5_accuracy": round(metrics["top5_accuracy"], 4)}
+               f"{row}_test_top{metrics['top_k']}_accuracy": round(metrics["top_k_accuracy"], 4)}
     figures.update({f"{row}_{clip_type}_clips_accuracy": round(value, 4) for clip_type, value in by_type.items()})
     figures[f"{row}_train_s"] = round(seconds, 1)
     return figures

@@ -57,16 +57,17 @@ def test_demo_to_served_prediction(tmp_path):
     run("prepare", "--manifest", "raw/manifest.csv", "--output", "records", "--short-side", "32",
         "--num-shards", "2", cwd=tmp_path)
     run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
-        "--config.data.dir=records", "--config.eval.num_clips=2", "--config.eval.num_crops=3", cwd=tmp_path)
+        "--config.data.dir=records", "--config.eval.num_clips=2", "--config.eval.num_crops=3",
+        "--config.eval.top_k=3", "--config.eval.split=val", cwd=tmp_path)
     assert os.path.isfile(tmp_path / "run" / "model.keras")
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["last.keras"]
     assert any(name.startswith("events.out") for _, _, files in os.walk(tmp_path / "run" / "tensorboard")
                for name in files)
 
-    printed = json.loads(run("evaluate", "--workdir", "run", cwd=tmp_path))
+    printed = json.loads(run("evaluate", "--workdir", "run", cwd=tmp_path))  # eval.split and eval.top_k
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
-    assert printed["num_examples"] == metrics["num_examples"] == 12
-    assert 0.0 <= metrics["accuracy"] <= metrics["top5_accuracy"] <= 1.0
+    assert printed["num_examples"] == metrics["num_examples"] == 12 and metrics["split"] == "val"
+    assert metrics["top_k"] == 3 and 0.0 <= metrics["accuracy"] <= metrics["top_k_accuracy"] <= 1.0
 
     exported = run("export", "--workdir", "run", "--output", "exports", cwd=tmp_path).strip()
     assert exported == os.path.join("exports", "1")
@@ -79,7 +80,7 @@ def test_demo_to_served_prediction(tmp_path):
     assert parity.returncode == 0, parity.stderr[-4000:]
     result = json.loads(parity.stdout.strip().splitlines()[-1])
     assert result["max_gap"] < 1e-5  # the SavedModel preprocesses exactly as the pipeline does
-    assert len(result["labels"]) == 5 and set(result["labels"]) <= set(demo.LABELS)  # top-5 of 12
+    assert len(result["labels"]) == 3 and set(result["labels"]) <= set(demo.LABELS)  # top-3 (eval.top_k) of 12
 
     videos = sorted(os.listdir(tmp_path / "raw" / "videos"))[:2]
     lines = run("predict", "--model", "exports/1", "--top-k", "2",

@@ -25,7 +25,7 @@ def test_report_makes_one_row_per_run(tmp_path):
         config.model.update(dict(modalities=modalities, video_encoder="frame"))
         config_lib.save_run_config(config, str(tmp_path / name))
         fileio.write_json(str(tmp_path / name / "metrics.json"),
-                          {"accuracy": accuracy, "top5_accuracy": 1.0, "num_parameters": 1234})
+                          {"accuracy": accuracy, "top_k": 5, "top_k_accuracy": 1.0, "num_parameters": 1234})
     rows = report.ablation_table([str(tmp_path / "frame"), str(tmp_path / "fusion")]).splitlines()
-    assert rows[2] == "| frame | video | frame | – | 0.300 | 1.000 | 1,234 |"
-    assert rows[3] == "| fusion | video,audio | frame | cross_attention | 1.000 | 1.000 | 1,234 |"
+    assert rows[2] == "| frame | video | frame | – | 0.300 | 1.000 (5) | 1,234 |"
+    assert rows[3] == "| fusion | video,audio | frame | cross_attention | 1.000 | 1.000 (5) | 1,234 |"

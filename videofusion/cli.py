@@ -104,7 +104,7 @@ def _workdir_flag():
 
 def _evaluate_flags():
     _workdir_flag()
-    flags.DEFINE_string("split", "test", "Split to evaluate: train, val or test.")
+    flags.DEFINE_string("split", None, "Split to evaluate: train, val or test (default: the run's eval.split).")
     flags.DEFINE_boolean("silence-audio", False, "Evaluate as if no video had sound (to metrics_silent.json).")
 
 
@@ -112,7 +112,8 @@ def _evaluate(_):
     from videofusion import evaluate
 
     metrics = evaluate.evaluate(FLAGS.workdir, FLAGS.split, FLAGS["silence-audio"].value)
-    print(json.dumps({k: metrics[k] for k in ("split", "accuracy", "top5_accuracy", "num_examples", "silenced_audio")}))
+    keys = ("split", "accuracy", "top_k", "top_k_accuracy", "num_examples", "silenced_audio")
+    print(json.dumps({k: metrics[k] for k in keys}))
 
 
 def _export_flags():

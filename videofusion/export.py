@@ -96,12 +96,13 @@ def next_version(output_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def export(workdir: str, output_dir: str, top_k: int = 5) -> str:
-    """Exports the run in `workdir` as `output_dir/<next version>`; returns that path."""
+def export(workdir: str, output_dir: str) -> str:
+    """Exports the run in `workdir` as `output_dir/<next version>` (top-k outputs for the run's
+    `eval.top_k`); returns that path."""
     config, labels, model = workdir_lib.load_run(workdir)
     options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir))
     spec = options.spec
-    module = ServingModule(model, options, labels, top_k)
+    module = ServingModule(model, options, labels, config.eval.top_k)
     target = os.path.join(output_dir, str(next_version(output_dir)))
     staging = fileio.temp_name(target)
     try:

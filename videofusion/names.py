@@ -8,7 +8,6 @@ pipeline yields and the functional model takes.
 VIDEO = "video"
 AUDIO = "audio"
 TEXT = "text"
-MODALITIES = (VIDEO, AUDIO, TEXT)
 
 # Model inputs.
 FRAMES = "frames"  # uint8 [batch, num_frames, frame_size, frame_size, 3]: squares of the short side

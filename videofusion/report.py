@@ -3,7 +3,7 @@
 Example:
 
 >>> print(ablation_table([]))
-| experiment | modalities | video encoder | fusion | test accuracy | test top-5 | parameters |
+| experiment | modalities | video encoder | fusion | test accuracy | test top-k (k) | parameters |
 |---|---|---|---|---|---|---|
 """
 
@@ -12,7 +12,7 @@ from typing import List
 
 from videofusion import config as config_lib, evaluate, fileio, names
 
-HEADER = "| experiment | modalities | video encoder | fusion | test accuracy | test top-5 | parameters |"
+HEADER = "| experiment | modalities | video encoder | fusion | test accuracy | test top-k (k) | parameters |"
 
 
 def _row(workdir: str) -> str:
@@ -25,7 +25,8 @@ def _row(workdir: str) -> str:
     fusion = model.fusion if "," in model.modalities else "–"
     return (
         f"| {os.path.basename(os.path.normpath(workdir))} | {model.modalities} | {encoder} | {fusion} "
-        f"| {metrics['accuracy']:.3f} | {metrics['top5_accuracy']:.3f} | {metrics.get('num_parameters', 0):,} |"
+        f"| {metrics['accuracy']:.3f} | {metrics['top_k_accuracy']:.3f} ({metrics['top_k']}) "
+        f"| {metrics.get('num_parameters', 0):,} |"
     )
 
 

@@ -105,7 +105,7 @@ def _compile(model: keras.Model, config, trained_backbone) -> None:
         metrics={
             names.CLASSES: [
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseTopKCategoricalAccuracy(k=min(5, num_classes), name="top5_accuracy"),
+                keras.metrics.SparseTopKCategoricalAccuracy(k=min(config.eval.top_k, num_classes), name="top_k_accuracy"),
             ]
         },
     )
