@@ -1,5 +1,6 @@
 """The models import `keras` only: one fusion model, with its on-device frame augmentation, builds and
-trains under the JAX backend, in a fresh process, without TensorFlow ever being imported."""
+trains under the JAX backend (finite losses, every trainable weight moved) and survives a `.keras`
+save and load there, in a fresh process, without TensorFlow ever being imported."""
 
 import json
 import os
@@ -11,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = textwrap.dedent(
     """
-    import json, os, sys
+    import json, math, os, sys
     os.environ["KERAS_BACKEND"] = "jax"
     import keras, numpy as np
     from videofusion import names
@@ -28,19 +29,29 @@ SCRIPT = textwrap.dedent(
     x = {names.FRAMES: rng.integers(0, 256, size=(4, 4, 24, 24, 3), dtype=np.uint8),
          names.FRAME_MASK: np.ones((4, 4), "float32"), names.MEL: rng.normal(size=(4, 20, 8)).astype("float32"),
          names.AUDIO_PRESENT: np.ones((4, 1), "float32")}
+    before = [np.array(v) for v in model.trainable_variables]
     history = model.fit(x, {k: np.array([0, 1, 2, 0]) for k in model.output}, epochs=2, verbose=0)
+    unchanged = [v.path for v, b in zip(model.trainable_variables, before) if np.array_equal(np.array(v), b)]
     probabilities = np.asarray(model(x)[names.CLASSES])
-    print(json.dumps({"backend": keras.config.backend(), "tensorflow_imported": "tensorflow" in sys.modules,
-                      "loss": history.history["loss"], "row_sums": probabilities.sum(axis=1).tolist()}))
+    tensorflow_imported = "tensorflow" in sys.modules  # before saving: Keras's model.save imports it when installed
+    path = os.path.join(sys.argv[1], "model.keras")
+    model.save(path)
+    reloaded = np.asarray(keras.models.load_model(path)(x)[names.CLASSES])
+    print(json.dumps({"backend": keras.config.backend(), "tensorflow_imported": tensorflow_imported,
+                      "finite": all(math.isfinite(loss) for loss in history.history["loss"]),
+                      "unchanged": unchanged, "num_variables": len(before),
+                      "reload_gap": float(np.abs(reloaded - probabilities).max()),
+                      "row_sums": probabilities.sum(axis=1).tolist()}))
     """
 )
 
 
-def test_fusion_model_trains_under_jax():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+def test_fusion_model_trains_under_jax(tmp_path):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax" and not report["tensorflow_imported"]
-    assert all(loss == loss for loss in report["loss"])  # finite, not NaN
+    assert report["finite"] and report["num_variables"] > 50 and report["unchanged"] == []
     assert all(abs(total - 1) < 1e-4 for total in report["row_sums"])
+    assert report["reload_gap"] < 1e-5
