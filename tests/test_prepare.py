@@ -8,6 +8,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+import media_factory
 from conftest import write_video
 from videofusion import demo, prepare, records
 
@@ -47,13 +48,17 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     good = write_video(tmp_path / "good one.mp4", num_frames=10, audio_seconds=0.4)
     (tmp_path / "notes.mp4").write_text("this is a text file, not a video")
     (tmp_path / "empty.mp4").write_bytes(b"")
+    media_factory.write_audio_only(tmp_path / "sound only.m4a")
+    mkv = media_factory.write_format(tmp_path, "mkv_hevc_aac")
+    media_factory.write_truncated(mkv, tmp_path / "cut short.mkv")  # a download cut short: opens, ends early
     manifest = tmp_path / "manifest.csv"
     with open(manifest, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "label"])
         writer.writerows(
             [[os.path.basename(good), "a"], ["notes.mp4", "b"], ["empty.mp4", "a"], ["gone.mp4", "a"],
-             ["no_label.mp4", ""], ["extra.mp4", "a", "surplus field"]]
+             ["no_label.mp4", ""], ["extra.mp4", "a", "surplus field"], ["sound only.m4a", "b"],
+             ["cut short.mkv", "b"]]
         )
     output = tmp_path / "out"
     summary = prepare.prepare_dataset(
@@ -63,13 +68,16 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     assert summary["counts"] == {"train": 1, "val": 0, "test": 0}
     errors = [json.loads(line) for line in open(output / "errors.jsonl")]
     reasons = {e["path"]: e["reason"] for e in errors}
-    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "no_label.mp4", "extra.mp4"}
+    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "no_label.mp4", "extra.mp4", "sound only.m4a",
+                            "cut short.mkv"}
     assert "more fields than header columns" in reasons["extra.mp4"]
     assert "cannot decode" in reasons["notes.mp4"]
     assert "empty" in reasons["empty.mp4"]
     assert "not found" in reasons["gone.mp4"]
     assert "no label" in reasons["no_label.mp4"]
-    assert summary["num_errors"] == 5
+    assert "no video stream" in reasons["sound only.m4a"]
+    assert "truncated" in reasons["cut short.mkv"]
+    assert summary["num_errors"] == 7
     assert not [name for name in os.listdir(output) if ".tmp-" in name]  # no temp files left
     (clip,) = _records(str(output), "train")
     assert clip[records.FILENAME].numpy().decode() == "good one.mp4"

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import names, transforms
+from videofusion import augment, names, transforms
+from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
 SPEC = ClipSpec(num_frames=4, stride=2, image_size=8, fps=10.0, sample_rate=16000, mel_bins=32)
@@ -95,3 +96,20 @@ def test_eval_views_zero_the_padding_frames():
                                   PAD, num_clips=1, num_crops=1)
     assert views[names.FRAME_MASK].numpy().tolist() == [[1, 1, 0, 0]]
     assert (views[names.FRAMES].numpy()[0, :2] == 200).all() and not views[names.FRAMES].numpy()[0, 2:].any()
+
+
+def test_spec_augment_masks_whole_time_steps_and_mel_bins_within_their_widths():
+    aug = Augmentation(time_masks=2, time_mask_fraction=0.1, freq_masks=2, freq_mask_bins=8)
+    mel = np.arange(100 * 64, dtype=np.float32).reshape(100, 64)  # every cell differs from the mean
+    masked = []
+    for seed in range(20):
+        u = augment.draw_uniforms(tf.constant([seed, 0], tf.int64), aug)[3:]  # after stride, start, place
+        out = augment.spec_augment(tf.constant(mel), u, aug).numpy()
+        changed = out != mel
+        assert np.all(out[changed] == mel.mean())  # masked cells get the mean
+        steps, bins = changed.all(axis=1), changed.all(axis=0)
+        assert np.array_equal(changed, steps[:, None] | bins[None, :])  # whole rows and columns, nothing else
+        assert steps.sum() <= 2 * 10 and bins.sum() <= 2 * 8  # 2 masks of ≤ 10 % of 100 steps, ≤ 8 bins
+        masked.append((steps.sum(), bins.sum()))
+    assert sum(s > 0 for s, _ in masked) >= 15 and sum(b > 0 for _, b in masked) >= 15
+    assert len(set(masked)) > 5  # the seed decides where and how wide
