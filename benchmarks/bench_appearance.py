@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import appearance_set  # noqa: E402
-from videofusion import evaluate, fileio, names, pipeline, prepare, records, text  # noqa: E402
+from videofusion import evaluate, names, pipeline, prepared_data, records, text  # noqa: E402
 from videofusion import workdir as workdir_lib  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,7 +83,7 @@ def ensure_data(work_dir: str) -> tuple:
         start = time.perf_counter()
         appearance_set.write_appearance_set(raw)
         logging.info("Generated the appearance set in %.0f s", time.perf_counter() - start)
-    if not os.path.isfile(os.path.join(prepared, prepare.DATASET_FILE)):
+    if not os.path.isfile(os.path.join(prepared, prepared_data.DATASET_FILE)):
         cli("prepare", "--manifest", manifest, "--output", prepared, "--fps", str(FPS),
             "--short-side", str(IMAGE_SIZE))
     return raw, prepared
@@ -122,7 +122,7 @@ def video_predictions(run_dir: str, split: str = "test") -> tuple:
     them: the mean softmax of each video's views, from the run's model.keras."""
     config, _, model = workdir_lib.load_run(run_dir)
     options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, run_dir))
-    serialized = tf.data.TFRecordDataset(pipeline.shard_files(config.data.dir, split))
+    serialized = tf.data.TFRecordDataset(prepared_data.shard_files(config.data.dir, split))
     views = serialized.enumerate().map(lambda video_id, s: pipeline.eval_examples(s, video_id, options))
     probabilities, labels, video_ids = [], [], []
     for features, batch_labels in views.unbatch().batch(config.eval.batch_size):
@@ -174,7 +174,7 @@ def main(_):
     if unknown:
         raise app.UsageError(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
     _, prepared = ensure_data(_WORK_DIR.value)
-    counts = fileio.read_json(os.path.join(prepared, prepare.DATASET_FILE))["counts"]
+    counts = prepared_data.read_dataset_info(prepared)[prepared_data.COUNTS]
     figures = {}
     for row in _ROWS.value:
         figures.update(bench_row(row, _WORK_DIR.value, _EPOCHS.value, _OVERRIDES.value))

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from videofusion import config as config_lib, pipeline, records  # noqa: E402
+from videofusion import config as config_lib, pipeline, prepared_data, records  # noqa: E402
 from videofusion.clip_encoder import encode_jpeg  # noqa: E402
 from videofusion.models import FrameAugment, InputShapes, build_model  # noqa: E402
 
@@ -85,7 +85,7 @@ def decode_only(data_dir: str, num_frames: int, batch_size: int) -> tf.data.Data
         jpegs = records.parse_clip(serialized)[records.IMAGES][:num_frames]
         return pipeline.decode_frames(jpegs)
 
-    files = pipeline.shard_files(data_dir, "train")
+    files = prepared_data.shard_files(data_dir, "train")
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -17,7 +17,7 @@ PARITY_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import keras, numpy as np, tensorflow as tf
-    from videofusion import config as config_lib, names, pipeline, records
+    from videofusion import config as config_lib, names, pipeline, prepared_data, records
     import videofusion.models  # registers the custom layers for keras.models.load_model
 
     export_dir, workdir = sys.argv[1], sys.argv[2]
@@ -25,7 +25,7 @@ PARITY_SCRIPT = textwrap.dedent(
     config = config_lib.load_run_config(workdir)
     options = pipeline.PipelineOptions.from_config(config)
     model = keras.models.load_model(workdir + "/model.keras")
-    files = pipeline.shard_files(config.data.dir, "test")
+    files = prepared_data.shard_files(config.data.dir, "test")
     gaps = []
     for video_id, serialized in enumerate(tf.data.TFRecordDataset(files).take(3)):
         parsed = records.parse_clip(serialized)

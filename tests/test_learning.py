@@ -8,7 +8,6 @@ Here the labels keep only what each test is about: the kind (chance 1/3), or kin
 """
 
 import csv
-import os
 
 import pytest
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import demo, names, pipeline, prepare, records
+from videofusion import demo, names, pipeline, prepare, prepared_data, records
 from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
@@ -61,7 +61,7 @@ def wide_records(tmp_path_factory):
 
 def test_training_frames_are_exact_squares_at_random_places_along_the_long_side(wide_records):
     stored = [tf.io.decode_jpeg(jpeg).numpy() for record in tf.data.TFRecordDataset(
-        pipeline.shard_files(wide_records, "train")) for jpeg in records.parse_clip(record)[records.IMAGES]]
+        prepared_data.shard_files(wide_records, "train")) for jpeg in records.parse_clip(record)[records.IMAGES]]
     assert stored[0].shape == (32, 96, 3)
     place = {frame[:, x : x + 32].tobytes(): x for frame in stored for x in range(96 - 32 + 1)}
     options = pipeline.PipelineOptions(SPEC, Augmentation(time_masks=0, freq_masks=0))
@@ -190,7 +190,7 @@ def test_corrupted_shard_is_named_or_skipped(demo_records, tmp_path):
 
 def test_missing_split_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        pipeline.shard_files(str(tmp_path), "train")
+        prepared_data.shard_files(str(tmp_path), "train")
     assert str(tmp_path) in str(error.value) and "prepare" in str(error.value)
 
 

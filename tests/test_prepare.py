@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import media_factory
 from conftest import write_video
-from videofusion import demo, prepare, records
+from videofusion import demo, prepare, prepared_data, records
 
 
 def _records(data_dir, split):
@@ -21,7 +21,7 @@ def _records(data_dir, split):
 def test_demo_records_have_the_schema_and_the_reports(demo_records):
     assert sorted(os.listdir(demo_records)) == sorted(
         [".prepare", "dataset.json", "errors.jsonl", "labels.txt"]
-        + [prepare.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
+        + [prepared_data.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
     )
     labels = open(os.path.join(demo_records, "labels.txt")).read().split()
     assert labels == sorted(demo.LABELS)

@@ -43,7 +43,7 @@ def _prepare_flags():
 
 
 def _prepare(_):
-    from videofusion import manifest, prepare
+    from videofusion import manifest, prepare, prepared_data
 
     options = prepare.PrepareOptions(
         output_dir=FLAGS["output"].value,
@@ -63,8 +63,8 @@ def _prepare(_):
     except manifest.ManifestError as error:
         logging.error("%s", error)
         sys.exit(2)
-    errors = os.path.join(options.output_dir, prepare.ERRORS_FILE)
-    if sum(summary["counts"].values()) == 0:
+    errors = os.path.join(options.output_dir, prepared_data.ERRORS_FILE)
+    if sum(summary[prepared_data.COUNTS].values()) == 0:
         logging.error("No record was written; see %s", errors)
         sys.exit(1)
     if FLAGS.strict and summary["num_errors"]:

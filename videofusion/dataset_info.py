@@ -7,27 +7,28 @@ datasets/demo/records: 480 clips from 480 videos, 960.0 s; 0 inputs skipped
 ...
 """
 
-from videofusion import manifest, prepare
+from videofusion import prepared_data as data
 
 
 def format_info(data_dir: str) -> str:
     """The summary of `data_dir`: totals, parameters, and clips per label and split."""
-    info = prepare.read_dataset_info(data_dir)
-    counts, videos = info["counts"], info.get("videos", info["counts"])
+    info = data.read_dataset_info(data_dir)
+    counts, videos = info[data.COUNTS], info.get(data.VIDEOS, info[data.COUNTS])
     lines = [
         f"{data_dir}: {sum(counts.values())} clips from {sum(videos.values())} videos, "
-        f"{info['total_duration_s']:.1f} s; {info['num_errors']} inputs skipped",
-        f"frames: {info['fps']:g} fps, short side {info['short_side']} px; audio: {info['sample_rate']} Hz mono; "
-        f"schema {info['schema_version']}, videofusion {info['videofusion_version']}",
+        f"{info[data.TOTAL_DURATION_S]:.1f} s; {info[data.NUM_ERRORS]} inputs skipped",
+        f"frames: {info[data.FPS]:g} fps, short side {info[data.SHORT_SIDE]} px; "
+        f"audio: {info[data.SAMPLE_RATE]} Hz mono; "
+        f"schema {info[data.SCHEMA_VERSION]}, videofusion {info[data.VIDEOFUSION_VERSION]}",
         "",
     ]
-    width = max([len("label"), len("total")] + [len(label) for label in info["labels"]])
-    header = f"{'label':<{width}}" + "".join(f"{split:>8}" for split in manifest.SPLITS) + f"{'all':>8}"
+    width = max([len("label"), len("total")] + [len(label) for label in info[data.LABELS]])
+    header = f"{'label':<{width}}" + "".join(f"{split:>8}" for split in data.SPLITS) + f"{'all':>8}"
     lines += [header, "-" * len(header)]
-    for label in info["labels"] + ["total"]:
+    for label in info[data.LABELS] + ["total"]:
         if label == "total":
-            row = [counts[split] for split in manifest.SPLITS]
+            row = [counts[split] for split in data.SPLITS]
         else:
-            row = [info["label_counts"][split].get(label, 0) for split in manifest.SPLITS]
+            row = [info[data.LABEL_COUNTS][split].get(label, 0) for split in data.SPLITS]
         lines.append(f"{label:<{width}}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
     return "\n".join(lines)

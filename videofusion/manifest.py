@@ -17,7 +17,8 @@ import hashlib
 import os
 from typing import List, Optional, Tuple
 
-SPLITS = ("train", "val", "test")
+from videofusion.prepared_data import SPLITS
+
 REQUIRED_COLUMNS = ("path", "label")
 
 

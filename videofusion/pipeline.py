@@ -40,7 +40,7 @@ from typing import Any, List, Optional
 import tensorflow as tf
 from absl import logging
 
-from videofusion import augment, names, records, transforms
+from videofusion import augment, names, prepared_data, records, transforms
 from videofusion.augment import Augmentation
 from videofusion.transforms import ClipSpec
 
@@ -74,16 +74,6 @@ class PipelineOptions:
 
 class CorruptShardError(Exception):
     """A shard that TensorFlow cannot read; the message names it."""
-
-
-def shard_files(data_dir: str, split: str) -> List[str]:
-    """The sorted shard paths of `split` in `data_dir`; raises if there are none."""
-    files = sorted(glob.glob(os.path.join(data_dir, f"{split}-*-of-*.tfrecord")))
-    if not files:
-        raise FileNotFoundError(
-            f"no {split} shards ({split}-*-of-*.tfrecord) in {data_dir}: run `videofusion prepare`"
-        )
-    return files
 
 
 def find_corrupt_shards(files: List[str]) -> List[str]:
@@ -217,7 +207,7 @@ def make_dataset(
     Training yields one random clip per video per epoch; evaluation yields every view of every
     video, in a fixed order (the last batch may be smaller).
     """
-    files = shard_files(data_dir, split)
+    files = prepared_data.shard_files(data_dir, split)
     if options.ignore_errors:
         logging.warning("data.ignore_errors is set: corrupted records in %s are skipped", data_dir)
     dataset = _read(files, training, seed, options.ignore_errors)

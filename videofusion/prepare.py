@@ -9,7 +9,8 @@
    shards that are complete (same plan fingerprint) and redoes the rest, so a killed run resumes
    without duplicate or truncated records;
 4. report: `labels.txt`, `dataset.json` (counts per split and label, duration, parameters, version) and
-   `errors.jsonl` (one line per skipped input: path, reason).
+   `errors.jsonl` (one line per skipped input: path, reason) — the contract with everything after
+   ingest, `prepared_data.py`.
 
 Example:
 
@@ -32,11 +33,8 @@ from typing import Iterator, List, Optional
 from absl import logging
 
 import videofusion
-from videofusion import clip_encoder, fileio, manifest, records
+from videofusion import clip_encoder, fileio, manifest, prepared_data, records
 
-LABELS_FILE = "labels.txt"
-DATASET_FILE = "dataset.json"
-ERRORS_FILE = "errors.jsonl"
 STATE_DIR = ".prepare"  # per-shard statistics of complete shards, and chunks of videos in progress
 _SHARD_PATTERN = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
 
@@ -84,12 +82,7 @@ class ShardPlan:
 
     @property
     def name(self) -> str:
-        return shard_name(self.split, self.index, self.count)
-
-
-def shard_name(split: str, index: int, count: int) -> str:
-    """`train-00000-of-00004.tfrecord`."""
-    return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
+        return prepared_data.shard_name(self.split, self.index, self.count)
 
 
 def read_inputs(options: PrepareOptions):
@@ -104,7 +97,7 @@ def read_inputs(options: PrepareOptions):
 def plan_shards(entries: List[manifest.Entry], options: PrepareOptions) -> List[ShardPlan]:
     """Every video's split and shard; a split gets at most `num_shards` shards, none if it is empty."""
     plans = []
-    for split in manifest.SPLITS:
+    for split in prepared_data.SPLITS:
         in_split = [
             e for e in entries
             if (e.split or manifest.assign_split(e.path, options.val_fraction, options.test_fraction)) == split
@@ -234,14 +227,14 @@ def _encode_and_write(options, todo, labels, fingerprints) -> None:
 
 def _write_reports(options, labels, plans, states, problems) -> dict:
     out = options.output_dir
-    with fileio.atomic_open(os.path.join(out, LABELS_FILE), "w", encoding="utf-8") as f:
+    with fileio.atomic_open(os.path.join(out, prepared_data.LABELS_FILE), "w", encoding="utf-8") as f:
         f.write("".join(f"{label}\n" for label in labels))
     errors = [dataclasses.asdict(p) for p in problems] + [e for s in states for e in s["errors"]]
-    with fileio.atomic_open(os.path.join(out, ERRORS_FILE), "w", encoding="utf-8") as f:
+    with fileio.atomic_open(os.path.join(out, prepared_data.ERRORS_FILE), "w", encoding="utf-8") as f:
         f.write("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in errors))
-    counts = {split: 0 for split in manifest.SPLITS}
-    videos = {split: 0 for split in manifest.SPLITS}
-    label_counts = {split: {label: 0 for label in labels} for split in manifest.SPLITS}
+    counts = {split: 0 for split in prepared_data.SPLITS}
+    videos = {split: 0 for split in prepared_data.SPLITS}
+    label_counts = {split: {label: 0 for label in labels} for split in prepared_data.SPLITS}
     for plan, state in zip(plans, states):
         counts[plan.split] += state["clips"]
         videos[plan.split] += state["videos"]
@@ -249,20 +242,20 @@ def _write_reports(options, labels, plans, states, problems) -> dict:
             label_counts[plan.split][label] += n
     parameters = dataclasses.asdict(options)
     summary = {
-        "schema_version": records.SCHEMA_VERSION,
-        "videofusion_version": videofusion.__version__,
-        "counts": counts,
-        "videos": videos,
-        "label_counts": label_counts,
-        "num_errors": len(errors),
-        "total_duration_s": round(sum(s["duration_s"] for s in states), 3),
-        "fps": options.fps,
-        "short_side": options.short_side,
-        "sample_rate": options.sample_rate,
-        "shards": {split: sum(p.split == split for p in plans) for split in manifest.SPLITS},
-        "parameters": parameters,
+        prepared_data.SCHEMA_VERSION: records.SCHEMA_VERSION,
+        prepared_data.VIDEOFUSION_VERSION: videofusion.__version__,
+        prepared_data.COUNTS: counts,
+        prepared_data.VIDEOS: videos,
+        prepared_data.LABEL_COUNTS: label_counts,
+        prepared_data.NUM_ERRORS: len(errors),
+        prepared_data.TOTAL_DURATION_S: round(sum(s["duration_s"] for s in states), 3),
+        prepared_data.FPS: options.fps,
+        prepared_data.SHORT_SIDE: options.short_side,
+        prepared_data.SAMPLE_RATE: options.sample_rate,
+        prepared_data.SHARDS: {split: sum(p.split == split for p in plans) for split in prepared_data.SPLITS},
+        prepared_data.PARAMETERS: parameters,
     }
-    fileio.write_json(os.path.join(out, DATASET_FILE), summary)
+    fileio.write_json(os.path.join(out, prepared_data.DATASET_FILE), summary)
     return summary
 
 
@@ -287,20 +280,7 @@ def prepare_dataset(options: PrepareOptions) -> dict:
     summary = _write_reports(options, labels, plans, states, problems)
     logging.info(
         "Wrote %s clips from %s videos to %s; %d inputs skipped (see %s)",
-        summary["counts"], summary["videos"], options.output_dir, summary["num_errors"],
-        os.path.join(options.output_dir, ERRORS_FILE),
+        summary[prepared_data.COUNTS], summary[prepared_data.VIDEOS], options.output_dir, summary[prepared_data.NUM_ERRORS],
+        os.path.join(options.output_dir, prepared_data.ERRORS_FILE),
     )
     return summary
-
-
-def read_dataset_info(data_dir: str) -> dict:
-    """`dataset.json` of a prepared directory, with its labels under `labels`."""
-    info_path = os.path.join(data_dir, DATASET_FILE)
-    if not os.path.isfile(info_path):
-        raise FileNotFoundError(
-            f"{info_path} not found: run `videofusion prepare --output {data_dir}` first"
-        )
-    info = fileio.read_json(info_path)
-    with open(os.path.join(data_dir, LABELS_FILE), encoding="utf-8") as f:
-        info["labels"] = [line.rstrip("\n") for line in f if line.strip()]
-    return info

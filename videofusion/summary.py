@@ -18,7 +18,7 @@ import ml_collections
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from videofusion import names, prepare, train
+from videofusion import names, prepared_data, train
 from videofusion.models import build_model
 from videofusion.transforms import ClipSpec
 
@@ -27,7 +27,7 @@ _DEFAULT_FPS, _DEFAULT_SAMPLE_RATE = 10.0, 16000
 
 def _with_data_rates(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` with the frame and sample rates of its prepared data, or the defaults without data."""
-    if os.path.isfile(os.path.join(config.data.dir, prepare.DATASET_FILE)):
+    if os.path.isfile(os.path.join(config.data.dir, prepared_data.DATASET_FILE)):
         return train.resolve_data_config(config)
     resolved = ml_collections.ConfigDict(config.to_dict())
     resolved.data.fps = float(resolved.data.fps or _DEFAULT_FPS)

@@ -23,7 +23,7 @@ from typing import Iterable, List
 import keras_hub
 import tensorflow as tf
 
-from videofusion import fileio, names, pipeline, records
+from videofusion import fileio, names, prepared_data, records
 from videofusion.models import parse_modalities
 
 PAD, UNKNOWN = "[PAD]", "[UNK]"
@@ -40,7 +40,7 @@ def build_vocabulary_from(captions: Iterable[str], size: int) -> List[str]:
 
 def training_captions(data_dir: str) -> List[str]:
     """The non-empty captions of the training split's clips."""
-    dataset = tf.data.TFRecordDataset(pipeline.shard_files(data_dir, "train"))
+    dataset = tf.data.TFRecordDataset(prepared_data.shard_files(data_dir, "train"))
     captions = dataset.map(lambda r: records.parse_clip(r)[records.CAPTION], num_parallel_calls=tf.data.AUTOTUNE)
     return [c.decode("utf-8") for c in captions.as_numpy_iterator() if c]
 

@@ -19,18 +19,18 @@ from absl import logging
 
 from videofusion import config as config_lib
 from videofusion import fileio
-from videofusion import names, pipeline, prepare, strategy as strategy_lib, text, workdir as workdir_lib
+from videofusion import names, pipeline, prepared_data, strategy as strategy_lib, text, workdir as workdir_lib
 from videofusion.models import FrameAugment, InputShapes, build_model, finetune
 from videofusion.transforms import ClipSpec
 
 
 def resolve_data_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """A copy of `config` with the prepared data's frame rate, sample rate and size filled in."""
-    info = prepare.read_dataset_info(config.data.dir)
+    info = prepared_data.read_dataset_info(config.data.dir)
     resolved = ml_collections.ConfigDict(config.to_dict())
-    resolved.data.fps = float(info["fps"])
-    resolved.data.sample_rate = int(info["sample_rate"])
-    resolved.data.short_side = int(info["short_side"])
+    resolved.data.fps = float(info[prepared_data.FPS])
+    resolved.data.sample_rate = int(info[prepared_data.SAMPLE_RATE])
+    resolved.data.short_side = int(info[prepared_data.SHORT_SIDE])
     return resolved
 
 
@@ -134,7 +134,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir, build=True))
     spec = options.spec
     train_ds, val_ds = _datasets(config, options, strategy.num_replicas_in_sync)
-    labels = prepare.read_dataset_info(config.data.dir)["labels"]
+    labels = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABELS]
     with strategy.scope():
         model = _model(config, spec, len(labels))
     logging.info("Model %s: %d parameters", model.name, model.count_params())

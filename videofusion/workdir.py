@@ -19,7 +19,7 @@ import keras
 
 from videofusion import config as config_lib
 from videofusion import models  # noqa: F401  (registers the custom layers that loading needs)
-from videofusion import names, prepare
+from videofusion import names, prepared_data
 
 
 class RunPaths:
@@ -28,7 +28,7 @@ class RunPaths:
     def __init__(self, workdir: str):
         self.workdir = workdir
         self.model = os.path.join(workdir, "model.keras")
-        self.labels = os.path.join(workdir, prepare.LABELS_FILE)
+        self.labels = os.path.join(workdir, prepared_data.LABELS_FILE)
         self.checkpoints = os.path.join(workdir, "checkpoints")
         self.backup = os.path.join(workdir, "backup")
         self.tensorboard = os.path.join(workdir, "tensorboard")
@@ -37,13 +37,12 @@ class RunPaths:
 def save_labels(data_dir: str, workdir: str) -> None:
     """Copies the prepared data's `labels.txt` into the run."""
     os.makedirs(workdir, exist_ok=True)
-    shutil.copyfile(os.path.join(data_dir, prepare.LABELS_FILE), RunPaths(workdir).labels)
+    shutil.copyfile(os.path.join(data_dir, prepared_data.LABELS_FILE), RunPaths(workdir).labels)
 
 
 def load_labels(workdir: str) -> List[str]:
     """The class names of a run, index = position."""
-    with open(RunPaths(workdir).labels, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
+    return prepared_data.read_labels(RunPaths(workdir).labels)
 
 
 def load_run(workdir: str):
