@@ -12,11 +12,11 @@ from videofusion import names
 from videofusion.models import InputShapes, ScaledAdam, build_model
 from videofusion.models.finetune import find_backbone
 from videofusion.models.frame_backbones import FRAME_BACKBONES, ImageNetScaling, frame_backbone
+from videofusion.models.video import VIDEO_ENCODERS
 from test_models import model_config
 
 SIZE = 32  # the smallest input keras.applications networks take
 SHAPES = InputShapes(num_frames=3, image_size=SIZE, mel_frames=20, mel_bins=8, frame_size=36)
-ENCODERS = ("frame", "frame_avg", "lstm", "transformer")
 EXPECTED_SCALING = {"mobilenet_v3_small": "symmetric", "mobilenet_v3_large": "symmetric",
                     "efficientnet_b0": "pixels", "resnet50": "caffe"}
 
@@ -41,7 +41,7 @@ def weight_files(tmp_path_factory):
     return files
 
 
-@pytest.mark.parametrize("encoder, backbone", itertools.product(ENCODERS, FRAME_BACKBONES))
+@pytest.mark.parametrize("encoder, backbone", itertools.product(VIDEO_ENCODERS, FRAME_BACKBONES))
 def test_weights_file_loads_into_every_encoder_and_backbone(weight_files, encoder, backbone):
     path, expected = weight_files[backbone]
     cfg = model_config("video", encoder, frame_backbone=backbone, backbone_weights=path)

@@ -11,13 +11,13 @@ from videofusion import names
 from videofusion.config import base_config
 from videofusion.models import InputShapes, build_model
 from videofusion.models.article_cnn import article_cnn
+from videofusion.models.fusion import FUSIONS
+from videofusion.models.video import VIDEO_ENCODERS
 from videofusion.models.layers import PerFrame
 from videofusion.models.pooled_cnn import pooled_cnn
 
 SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30,
                      frame_size=20)
-ENCODERS = ("frame", "frame_avg", "lstm", "transformer")
-FUSIONS = ("concat", "cross_attention", "bottleneck")
 
 
 def model_config(modalities="audio,video", encoder="lstm", fusion="concat", **overrides):
@@ -66,7 +66,7 @@ def check_trains_and_round_trips(model, tmp_path):
     np.testing.assert_allclose(classes(reloaded, features), classes(model, features), atol=1e-5)
 
 
-@pytest.mark.parametrize("encoder, fusion", itertools.product(ENCODERS, FUSIONS))
+@pytest.mark.parametrize("encoder, fusion", itertools.product(VIDEO_ENCODERS, FUSIONS))
 def test_audio_visual_models_train_and_round_trip(tmp_path, encoder, fusion):
     model = build_model(model_config(encoder=encoder, fusion=fusion), SHAPES, num_classes=3)
     assert model.output[names.CLASSES].shape == (None, 3)
@@ -94,7 +94,7 @@ def test_other_modalities_and_options_train_and_round_trip(tmp_path, modalities,
     check_trains_and_round_trips(model, tmp_path)
 
 
-@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("encoder", VIDEO_ENCODERS)
 def test_padded_short_video_gives_the_unpadded_output(encoder):
     shapes = InputShapes(None, 16, 20, 8, frame_size=20)
     model = build_model(model_config(encoder=encoder, fusion="cross_attention"), shapes, num_classes=3)
