@@ -28,17 +28,22 @@ def _demo_data(_):
 
 
 def _prepare_flags():
+    from videofusion import prepare
+
+    default = prepare.PrepareOptions(output_dir="")
     flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split,start,end].")
     flags.DEFINE_string("input-dir", None, "Instead of a manifest: ROOT/<label>/<video> folders.")
     flags.DEFINE_string("output", None, "Folder for the shards and reports.", required=True)
-    flags.DEFINE_float("fps", 10.0, "Frames per second kept, chosen by timestamp.")
-    flags.DEFINE_integer("short-side", 128, "Short side of the stored frames, in pixels.")
-    flags.DEFINE_integer("sample-rate", 16000, "Audio sample rate (mono float32).")
-    flags.DEFINE_float("max-clip-seconds", 30.0, "Longer videos become consecutive records (0: never).")
-    flags.DEFINE_integer("num-shards", 4, "Shards per split (fewer if a split has fewer videos).")
-    flags.DEFINE_integer("workers", 0, "Decoding processes (0: one per CPU core).")
-    flags.DEFINE_float("val-fraction", 0.1, "Share of videos without a split column that go to val.")
-    flags.DEFINE_float("test-fraction", 0.1, "Share of videos without a split column that go to test.")
+    flags.DEFINE_float("fps", default.fps, "Frames per second kept, chosen by timestamp.")
+    flags.DEFINE_integer("short-side", default.short_side, "Short side of the stored frames, in pixels.")
+    flags.DEFINE_integer("sample-rate", default.sample_rate, "Audio sample rate (mono float32).")
+    flags.DEFINE_float("max-clip-seconds", default.max_clip_seconds,
+                       "Longer videos become consecutive records (0: never).")
+    flags.DEFINE_integer("num-shards", default.num_shards, "Shards per split (fewer if a split has fewer videos).")
+    flags.DEFINE_integer("workers", default.workers, "Decoding processes (0: one per CPU core).")
+    flags.DEFINE_float("val-fraction", default.val_fraction, "Share of videos without a split column that go to val.")
+    flags.DEFINE_float("test-fraction", default.test_fraction,
+                       "Share of videos without a split column that go to test.")
     flags.DEFINE_boolean("strict", False, "Exit with status 1 if any input was skipped.")
 
 

@@ -9,7 +9,8 @@ of a second and stay small.
 Example:
 
 >>> task = EncodeTask(path="a.mp4", resolved="/data/a.mp4", label="cat", label_index=0, caption=None,
-...                   start=None, end=None, params=EncodeParams(), chunk_path="/tmp/a.part")
+...                   start=None, end=None, params=EncodeParams(fps=10.0, short_side=128, sample_rate=16000,
+...                   max_clip_seconds=30.0, jpeg_quality=90), chunk_path="/tmp/a.part")
 >>> result = encode_video(task)  # doctest: +SKIP
 >>> result.clips, result.error  # doctest: +SKIP
 (1, None)
@@ -27,13 +28,13 @@ from videofusion import media, records, tfrecord_io
 
 @dataclasses.dataclass(frozen=True)
 class EncodeParams:
-    """How every video of a `prepare` run is decoded and stored."""
+    """How every video of a `prepare` run is decoded and stored (`prepare.PrepareOptions.encode_params`)."""
 
-    fps: float = 10.0
-    short_side: int = 128
-    sample_rate: int = 16000
-    max_clip_seconds: Optional[float] = 30.0
-    jpeg_quality: int = 90
+    fps: float
+    short_side: int
+    sample_rate: int
+    max_clip_seconds: Optional[float]
+    jpeg_quality: int
     decoder_threads: int = 0  # 0: FFmpeg chooses; prepare uses 1 when videos are decoded in parallel
 
 

@@ -41,14 +41,14 @@ _SHARD_PATTERN = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
 
 @dataclasses.dataclass
 class PrepareOptions:
-    """The parameters of one `prepare` run (the command line's flags)."""
+    """The parameters of one `prepare` run; the command line's flags take their defaults from here."""
 
     output_dir: str
     manifest: Optional[str] = None
     input_dir: Optional[str] = None
-    fps: float = 10.0
-    short_side: int = 128
-    sample_rate: int = 16000
+    fps: float = prepared_data.DEFAULT_FPS
+    short_side: int = prepared_data.DEFAULT_SHORT_SIDE
+    sample_rate: int = prepared_data.DEFAULT_SAMPLE_RATE
     max_clip_seconds: float = 30.0
     num_shards: int = 4
     workers: int = 0  # 0: one per CPU core
@@ -208,7 +208,8 @@ def _encode_and_write(options, todo, labels, fingerprints) -> None:
         for e in plan.entries:
             chunk = os.path.join(chunks, f"{plan.name}.{len(tasks)}.part")
             tasks.append(clip_encoder.EncodeTask(
-                e.path, e.resolved, e.label, label_index[e.label], e.text, e.start, e.end, params, chunk
+                path=e.path, resolved=e.resolved, label=e.label, label_index=label_index[e.label], caption=e.text,
+                start=e.start, end=e.end, params=params, chunk_path=chunk,
             ))
             owners.append(plan)
     workers = options.num_workers()

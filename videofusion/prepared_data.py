@@ -25,6 +25,10 @@ from typing import List
 from videofusion import fileio
 
 SPLITS = ("train", "val", "test")
+# What `prepare` stores unless told otherwise (its options, `prepare.PrepareOptions`, start from these).
+DEFAULT_FPS = 10.0
+DEFAULT_SHORT_SIDE = 128
+DEFAULT_SAMPLE_RATE = 16000
 LABELS_FILE = "labels.txt"
 DATASET_FILE = "dataset.json"
 ERRORS_FILE = "errors.jsonl"

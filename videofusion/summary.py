@@ -22,16 +22,13 @@ from videofusion import names, prepared_data, train
 from videofusion.models import build_model
 from videofusion.transforms import ClipSpec
 
-_DEFAULT_FPS, _DEFAULT_SAMPLE_RATE = 10.0, 16000
-
-
 def _with_data_rates(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` with the frame and sample rates of its prepared data, or the defaults without data."""
     if os.path.isfile(os.path.join(config.data.dir, prepared_data.DATASET_FILE)):
         return train.resolve_data_config(config)
     resolved = ml_collections.ConfigDict(config.to_dict())
-    resolved.data.fps = float(resolved.data.fps or _DEFAULT_FPS)
-    resolved.data.sample_rate = int(resolved.data.sample_rate or _DEFAULT_SAMPLE_RATE)
+    resolved.data.fps = float(resolved.data.fps or prepared_data.DEFAULT_FPS)
+    resolved.data.sample_rate = int(resolved.data.sample_rate or prepared_data.DEFAULT_SAMPLE_RATE)
     return resolved
 
 
