@@ -1,6 +1,6 @@
 """The reference article's worked examples, recomputed (see docs/from-the-article.md).
 
-The article (../shared/reference-article.md, 数学模型和公式) gets several worked numbers wrong. These tests
+The article (its 数学模型和公式 section) gets several worked numbers wrong. These tests
 pin the corrected numbers that docs/from-the-article.md shows, and check them against the Keras layers
 the models actually use:
 

@@ -1,8 +1,8 @@
 """Experiment configs: the defaults every `experiments/NAME.py` starts from, and run-config files.
 
 An experiment is a Python file whose `get_config()` returns an `ml_collections.ConfigDict` (the
-big_vision / scenic convention). Field names that scripts set from the command line are fixed by
-../shared/GUIDE.md §3 (`data.num_frames`, `model.fusion`, `train.epochs`, ...).
+big_vision / scenic convention). Field names are an interface: scripts and users set them from the
+command line (`--config.data.num_frames=16`, `--config.model.fusion=concat`, ...).
 
 Example:
 

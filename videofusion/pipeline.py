@@ -10,9 +10,8 @@ Phases, top-down, in the order DMVR runs them:
 4. decode: just the gathered JPEGs;
 5. preprocess: the frames are cut to uint8 squares of the data's short side (at a random place along
    the long side in training) and stay uint8 — resizing to the model's size, scaling to [0, 1] and
-   the image augmentation (random resized crop, flip, colour jitter) are the model's first layer, on
-   the accelerator (`models/frame_preprocessing.py`: per-pixel float work costs a host as much CPU as
-   the JPEG decoding); the audio window that plays with the frames → log-mel (training: SpecAugment);
+   the image augmentation (random resized crop, flip, colour jitter) are the model's first layer
+   (`models/frame_preprocessing.py` says why); the audio window that plays with the frames → log-mel (training: SpecAugment);
    the caption → `tokens` when `PipelineOptions.tokenizer` is set (`text.py`). Evaluation uses
    `transforms.eval_views`, the code the SavedModel runs;
 6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
@@ -202,10 +201,12 @@ def make_dataset(
     training: bool,
     seed: Optional[int] = None,
 ) -> tf.data.Dataset:
-    """Batches of `({"frames", "mel", "frame_mask"[, "video_id"]}, labels)` from `split`.
+    """Batches of `(features, labels)` from the shards of `split` in `data_dir`.
 
-    Training yields one random clip per video per epoch; evaluation yields every view of every
-    video, in a fixed order (the last batch may be smaller).
+    `features`: `frames` (uint8 squares of the data's short side), `frame_mask`, `mel`, `audio_present`,
+    `tokens` when `options.tokenizer` is set, and in evaluation `video_id`. Training yields one random
+    clip per video per epoch, from `seed`; evaluation yields every view of every video, in a fixed
+    order (the last batch may be smaller).
     """
     files = prepared_data.shard_files(data_dir, split)
     if options.ignore_errors:

@@ -1,7 +1,6 @@
 """The record schema: one `tf.train.SequenceExample` per clip, every key in one place.
 
-The keys are those DMVR and TF Model Garden read (see ../shared/GUIDE.md §2), so their readers can read
-our shards:
+The keys are those DMVR and TF Model Garden read, so their readers can read our shards:
 
 - context: label index and text, caption, source filename, clip start/end (microseconds), frame rate,
   audio sample rate and whether the source had an audio stream;

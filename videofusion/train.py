@@ -1,11 +1,13 @@
 """Training: config + workdir → TensorBoard logs, per-epoch checkpoints and the final `model.keras`.
 
-Reads top-down: seed and precision → strategy → data → model → fit → save. Interrupted runs resume
-from `workdir/backup` (Keras `BackupAndRestore`) when the same command is run again.
+Reads top-down: seed and precision → strategy → data → model → fit → save. The fit runs in phases
+(the frame backbone frozen first, if `train.backbone_frozen_epochs`); interrupted runs resume from
+`workdir/backup` (Keras `BackupAndRestore`, one folder per phase) when the same command is run again.
 
 Example:
 
->>> model = train(get_config(), "runs/demo")  # doctest: +SKIP
+>>> from videofusion.config import demo_config
+>>> model = train(demo_config(), "runs/demo")  # doctest: +SKIP
 """
 
 import os

@@ -1,6 +1,7 @@
 """The reference article's Conv2D frame classifier, kept as our baseline per-frame feature extractor.
 
-../shared/reference-article.md (项目实战, `create_video_model`) builds, on one frame:
+The reference article (项目实战, `create_video_model`; `docs/from-the-article.md` maps it to the code)
+builds, on one frame:
 Conv2D 32 (3×3, ReLU) → MaxPooling 2×2 → Conv2D 64 (3×3, ReLU) → MaxPooling 2×2 → Flatten →
 Dense 128 (ReLU) → Dense softmax. We keep those layers exactly and leave out only its softmax: the
 classification head belongs to the model that uses this network (`builder.py`), so the same 128-d
