@@ -15,7 +15,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install test demo data train evaluate export predict tensorboard ablation clean
+.PHONY: install install-bench test demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,20 @@ demo: install
 ablation: data
 	for exp in $(ABLATION); do $(MAKE) train evaluate EXP=$$exp || exit 1; done
 	$(VF) report --output results/ablation.md $(addprefix runs/,$(ABLATION))
+
+# The speed benchmarks, one after the other (about 15 minutes on 2 cores) → results/benchmarks.md.
+bench: install-bench
+	$(BIN)/python benchmarks/run_benchmarks.py --output results/benchmarks.md
+
+# The accuracy benchmark on a held-out set that needs appearance (about 40 minutes on 2 cores).
+bench-appearance: install
+	$(BIN)/python benchmarks/bench_appearance.py --epochs 10
+
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir runs

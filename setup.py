@@ -33,6 +33,9 @@ setuptools.setup(
         "numpy==2.4.6",
         "tqdm==4.70.1",
     ],
-    extras_require={"dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2"]},
+    extras_require={
+        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2"],
+        "bench": ["imageio-ffmpeg==0.8.1"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
+    },
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

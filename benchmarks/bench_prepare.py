@@ -18,7 +18,8 @@ What it measures, in one run, on the same machine:
    sampled peak of the tree's summed VmRSS and `wait4`'s ru_maxrss are reported beside it as checks.
    Goal: < 1024 MiB, whatever the video's length.
 
-Run from the repository root (needs `ffmpeg` on PATH; on Debian: `apt-get install -y ffmpeg`):
+Run from the repository root (needs `ffmpeg`: on PATH, or the static build that `make install-bench`
+installs with the pinned `imageio-ffmpeg` wheel):
 
     .venv/bin/python benchmarks/bench_prepare.py
     .venv/bin/python benchmarks/bench_prepare.py --num_clips 4 --clip_seconds 2 --long_seconds 20 --repeats 1
@@ -64,10 +65,16 @@ _AUDIO_CHUNK = 1024
 
 
 def _require_ffmpeg() -> str:
+    """`ffmpeg` on PATH, else the static build of the `imageio-ffmpeg` wheel (`make bench` installs it)."""
     ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        sys.exit("bench_prepare: `ffmpeg` is not on PATH; install it (on Debian: apt-get install -y ffmpeg)")
-    return ffmpeg
+    if ffmpeg is not None:
+        return ffmpeg
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        sys.exit("bench_prepare: no `ffmpeg` on PATH and no imageio-ffmpeg: `make install-bench`, or install "
+                 "ffmpeg (on Debian: apt-get install -y ffmpeg)")
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
