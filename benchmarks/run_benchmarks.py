@@ -39,7 +39,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # name → arguments (after `python benchmarks/<name>.py`), sized for the 15-minute budget on 2 cores.
 BENCHMARKS = {
-    "bench_prepare": ["--num_clips", "8", "--clip_seconds", "5", "--repeats", "2", "--long_seconds", "120"],
+    "bench_prepare": ["--repeats", "2", "--long_seconds", "120"],
     "bench_pipeline": ["--clips", "128", "--seconds", "10", "--repeats", "3", "--steps", "8"],
     "bench_device_preprocessing": ["--batch_size", "8", "--steps", "6"],
 }
