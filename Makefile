@@ -1,8 +1,9 @@
 # videofusion: `make demo` runs the whole job on the demo data; `make test` runs the test suite.
 # Both create .venv/ and install the pinned dependencies first.
 
-# The pinned wheels are built for Python 3.11: use python3.11, and stop at once without it.
-PYTHON ?= $(shell command -v python3.11 2>/dev/null)
+# The pinned wheels are built for Python 3.11: python3.11, else python3 if that is 3.11; stop at once
+# (before creating anything) with neither.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
 VF := $(BIN)/videofusion
@@ -20,7 +21,7 @@ ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_conca
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt setup.py
-	@test -n "$(PYTHON)" || { echo "videofusion needs Python 3.11: python3.11 not found on PATH (or pass PYTHON=/path/to/python3.11)" >&2; exit 1; }
+	@test -n "$(PYTHON)" || { echo "videofusion needs Python 3.11: neither python3.11 nor python3 is on PATH (or pass PYTHON=/path/to/python3.11)" >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "videofusion needs Python 3.11; $(PYTHON) is $$($(PYTHON) -V 2>&1)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
