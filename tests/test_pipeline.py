@@ -113,14 +113,20 @@ def test_short_videos_are_padded_with_a_mask(demo_records):
         assert features[names.FRAMES].numpy()[:, :5].max() > 128
 
 
+def prepared_flash_and_click(root, name, num_frames, white_frame):
+    """A 10 fps video of `num_frames` black frames but a white one at `white_frame`, silent but for a
+    5 ms click when that frame is shown; prepared as in `prepared_training_video`."""
+    frames = np.zeros((num_frames, 32, 32, 3), np.uint8)
+    frames[white_frame] = 255
+    samples = np.zeros(num_frames * 1600, np.float32)
+    samples[white_frame * 1600:white_frame * 1600 + 80] = 0.9 * np.sign(np.sin(np.arange(80)))
+    return prepared_training_video(root, name, frames, samples)
+
+
 @pytest.fixture(scope="module")
 def flash_and_click(tmp_path_factory):
     """A 4 s, 10 fps video, black but for a white frame 23 (2.3 s), silent but for a click at 2.3 s."""
-    frames = np.zeros((40, 32, 32, 3), np.uint8)
-    frames[23] = 255
-    samples = np.zeros(64000, np.float32)
-    samples[36800:36880] = 0.9 * np.sign(np.sin(np.arange(80)))
-    return prepared_training_video(tmp_path_factory.mktemp("sync"), "flash", frames, samples)
+    return prepared_flash_and_click(tmp_path_factory.mktemp("sync"), "flash", 40, 23)
 
 
 def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click):
@@ -145,11 +151,7 @@ def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click)
 @pytest.fixture(scope="module")
 def short_flash_and_click(tmp_path_factory):
     """A 1.2 s, 10 fps video (12 frames), black but for a white frame 2, silent but for a click at 0.2 s."""
-    frames = np.zeros((12, 32, 32, 3), np.uint8)
-    frames[2] = 255
-    samples = np.zeros(19200, np.float32)
-    samples[3200:3280] = 0.9 * np.sign(np.sin(np.arange(80)))
-    return prepared_training_video(tmp_path_factory.mktemp("short_sync"), "short_flash", frames, samples)
+    return prepared_flash_and_click(tmp_path_factory.mktemp("short_sync"), "short_flash", 12, 2)
 
 
 @pytest.mark.parametrize("training", [False, True])
