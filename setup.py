@@ -35,7 +35,9 @@ setuptools.setup(
     ],
     extras_require={
         "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2"],
-        "bench": ["imageio-ffmpeg==0.8.1"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
+        "bench": ["imageio-ffmpeg==0.8.1"],
+        # The JAX backend (KERAS_BACKEND=jax); on GPUs install JAX's CUDA wheels of the same version instead.
+        "jax": ["jax==0.10.2"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
     },
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

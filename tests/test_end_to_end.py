@@ -60,7 +60,7 @@ def test_demo_to_served_prediction(tmp_path):
         "--config.data.dir=records", "--config.eval.num_clips=2", "--config.eval.num_crops=3",
         "--config.eval.top_k=3", "--config.eval.split=val", cwd=tmp_path)
     assert os.path.isfile(tmp_path / "run" / "model.keras")
-    assert os.listdir(tmp_path / "run" / "checkpoints") == ["last.keras"]
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["best.keras", "last.keras"]
     assert any(name.startswith("events.out") for _, _, files in os.walk(tmp_path / "run" / "tensorboard")
                for name in files)
 

@@ -10,19 +10,35 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _imported_top_level_modules() -> set:
-    modules = set()
+def _imported_top_level_modules() -> tuple:
+    """(modules imported at module level, modules imported only inside functions) by the package."""
+    eager, lazy = set(), set()
     for folder, _, files in os.walk(os.path.join(REPO, "videofusion")):
         for name in files:
             if name.endswith(".py"):
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     tree = ast.parse(f.read())
+                in_functions = {id(node) for function in ast.walk(tree)
+                                if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                for node in ast.walk(function)}
                 for node in ast.walk(tree):
                     if isinstance(node, ast.Import):
-                        modules.update(alias.name.split(".")[0] for alias in node.names)
+                        found = {alias.name.split(".")[0] for alias in node.names}
                     elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                        modules.add(node.module.split(".")[0])
-    return modules - set(sys.stdlib_module_names) - {"videofusion"}
+                        found = {node.module.split(".")[0]}
+                    else:
+                        continue
+                    (lazy if id(node) in in_functions else eager).update(found)
+    ignored = set(sys.stdlib_module_names) | {"videofusion"}
+    return eager - ignored, lazy - eager - ignored
+
+
+def _extras() -> dict:
+    """`{extra: {distribution: version}}` of setup.py's extras_require."""
+    with open(os.path.join(REPO, "setup.py"), encoding="utf-8") as f:
+        block = re.search(r"extras_require=\{(.*?)\n    \}", f.read(), re.S).group(1)
+    return {extra: dict(re.findall(r'"([A-Za-z0-9_.\-]+)(?:\[[a-z0-9,]+\])?==([^"]+)"', pins))
+            for extra, pins in re.findall(r'"([a-z]+)": \[((?:[^\[\]]|\[[^\]]*\])*)\]', block)}
 
 
 def _install_requires() -> dict:
@@ -45,7 +61,20 @@ def test_every_imported_distribution_is_required_and_pinned_as_in_requirements()
                 name, version = line.strip().split("==")
                 pinned[_normalise(name)] = version
     distributions = importlib.metadata.packages_distributions()
-    missing = {module: distributions.get(module) for module in _imported_top_level_modules()
+    eager, lazy = _imported_top_level_modules()
+    missing = {module: distributions.get(module) for module in eager
                if not any(_normalise(d) in required for d in distributions.get(module, []))}
     assert missing == {}, f"imported by videofusion but not in setup.py's install_requires: {missing}"
     assert {name: version for name, version in required.items() if pinned.get(name) != version} == {}
+
+
+def test_a_module_imported_only_inside_functions_is_required_or_an_extra_named_after_it():
+    """e.g. `jax`, imported only under the JAX backend: `pip install videofusion[jax]`."""
+    required = {_normalise(name) for name in _install_requires()}
+    extras = _extras()
+    distributions = importlib.metadata.packages_distributions()
+    _, lazy = _imported_top_level_modules()
+    unprovided = {module for module in lazy
+                  if not any(_normalise(d) in required for d in distributions.get(module, []))
+                  and module not in extras.get(module, {})}
+    assert unprovided == set(), f"imported lazily but neither required nor an extra of its own: {unprovided}"

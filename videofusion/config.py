@@ -89,12 +89,23 @@ def base_config() -> ml_collections.ConfigDict:
             max_frames=64,  # longest clip the transformer's position embedding covers
         )
     )
+    # The recipe (models/recipe.py). Defaults measured on the demo and on the appearance set
+    # (benchmarks/bench_appearance.py); see the figures in README.md's "Training recipe".
     config.train = ml_collections.ConfigDict(
         dict(
             epochs=10,
-            batch_size=16,
-            learning_rate=1e-3,
-            mixed_precision=False,
+            batch_size=16,  # per replica: the global batch is this × the strategy's replicas
+            learning_rate=1e-3,  # the peak, reached at the end of the warmup
+            lr_schedule="warmup_cosine",  # or "constant"
+            warmup_epochs=1.0,
+            final_learning_rate_ratio=0.0,  # the cosine ends at this × learning_rate
+            weight_decay=0.05,  # AdamW's decoupled decay of kernels (0: Adam)
+            gradient_clip_norm=1.0,  # global norm of the gradient (0: no clipping)
+            label_smoothing=0.1,
+            class_weights="none",  # or "balanced": n / (classes × n_c) from the training counts
+            early_stopping_patience=0,  # stop after this many epochs without a better val accuracy (0: never)
+            precision="float32",  # or mixed_float16 (with loss scaling), mixed_bfloat16
+            jit_compile="auto",  # XLA: "auto" (Keras decides), "true" or "false"
             strategy="auto",
             seed=0,
             backbone_frozen_epochs=0,  # epochs with the frame backbone frozen (fine-tuning pretrained weights)

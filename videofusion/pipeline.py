@@ -226,7 +226,23 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def model_inputs(dataset: tf.data.Dataset, model) -> tf.data.Dataset:
-    """Keeps only the features `model` takes, and gives the labels to each of its outputs."""
+def model_inputs(dataset: tf.data.Dataset, model, class_weights: Optional[List[float]] = None) -> tf.data.Dataset:
+    """Keeps only the features `model` takes, and gives the labels to each of its outputs.
+
+    With `class_weights` (one per class), each example also gets its class's weight as its sample weight.
+    """
     inputs, outputs = tuple(model.input), tuple(model.output)
-    return dataset.map(lambda features, labels: ({k: features[k] for k in inputs}, {k: labels for k in outputs}))
+
+    def select(features, labels):
+        return {k: features[k] for k in inputs}, {k: labels for k in outputs}
+
+    if class_weights is None:
+        return dataset.map(select)
+    weights = tf.constant(class_weights, tf.float32)
+
+    def select_weighted(features, labels):
+        x, y = select(features, labels)
+        sample_weight = tf.gather(weights, tf.cast(labels, tf.int32))
+        return x, y, {k: sample_weight for k in outputs}
+
+    return dataset.map(select_weighted)

@@ -10,19 +10,24 @@ Example:
 >>> model = train(demo_config(), "runs/demo")  # doctest: +SKIP
 """
 
+import dataclasses
+import hashlib
 import os
 import shutil
 import sys
+from typing import List, Optional
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from videofusion import callbacks as callbacks_lib
 from videofusion import config as config_lib
 from videofusion import fileio
 from videofusion import names, pipeline, prepared_data, strategy as strategy_lib, text, workdir as workdir_lib
-from videofusion.models import FrameAugment, InputShapes, build_model, finetune
+from videofusion.models import FrameAugment, InputShapes, build_model, finetune, recipe
 from videofusion.transforms import ClipSpec
 
 
@@ -45,64 +50,104 @@ def input_shapes(config: ml_collections.ConfigDict, spec: ClipSpec) -> InputShap
     )
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+_JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
+
+
 def _set_up(config: ml_collections.ConfigDict) -> None:
     keras.utils.set_random_seed(config.train.seed)
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.train.mixed_precision else "float32"
-    )
+    if config.train.precision not in PRECISIONS:
+        raise ValueError(f"train.precision={config.train.precision!r} is not one of {', '.join(PRECISIONS)}")
+    if str(config.train.jit_compile).lower() not in _JIT_COMPILE:
+        raise ValueError(f"train.jit_compile={config.train.jit_compile!r} is not one of auto, true, false")
+    keras.mixed_precision.set_global_policy(config.train.precision)
 
 
-def _datasets(config, options: pipeline.PipelineOptions, replicas: int):
+@dataclasses.dataclass
+class _Data:
+    train: tf.data.Dataset
+    val: Optional[tf.data.Dataset]
+    steps_per_epoch: int
+    class_weights: Optional[List[float]]
+
+
+def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_lib.Distribution,
+              labels: List[str]) -> _Data:
+    replicas = distribution.replicas
     batch_size = config.train.batch_size * replicas
-    train_ds = pipeline.make_dataset(
+    train_ds = distribution.prepare_dataset(pipeline.make_dataset(
         config.data.dir, "train", options, batch_size, training=True, seed=config.train.seed
-    )
+    ))
     try:
-        val_ds = pipeline.make_dataset(config.data.dir, "val", options, batch_size, training=False)
+        val_ds = distribution.prepare_dataset(
+            pipeline.make_dataset(config.data.dir, "val", options, batch_size, training=False)
+        )
     except FileNotFoundError:
         logging.warning("No val split in %s: training without validation", config.data.dir)
         val_ds = None
-    return train_ds, val_ds
+    examples = prepared_data.read_dataset_info(config.data.dir)[prepared_data.COUNTS]["train"]
+    steps = recipe.steps_per_epoch(examples, batch_size)
+    logging.info("%d training clips, global batch %d (%d replica(s)): %d steps per epoch", examples, batch_size,
+                 replicas, steps)
+    return _Data(train_ds, val_ds, steps, _class_weights(config, labels))
 
 
-def _fit(model, config, train_ds, val_ds, paths: workdir_lib.RunPaths, strategy) -> None:
+def _class_weights(config, labels) -> Optional[List[float]]:
+    """Per-class loss weights that `train.class_weights` asks for (None: all 1)."""
+    if config.train.class_weights == "none":
+        return None
+    if config.train.class_weights != "balanced":
+        raise ValueError(f"train.class_weights={config.train.class_weights!r} is not one of none, balanced")
+    counts = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABEL_COUNTS]["train"]
+    weights = recipe.balanced_class_weights([counts.get(label, 0) for label in labels])
+    logging.info("Class weights: %s", ", ".join(f"{label} {w:.2f}" for label, w in zip(labels, weights)))
+    return weights
+
+
+def _fit(model, config, data: _Data, paths: workdir_lib.RunPaths, strategy) -> None:
     """Fits in phases (`finetune.phases`): the backbone frozen for the first epochs, then all of it.
 
     Each phase keeps its own backup until the whole fit is done, so a rerun after a crash skips the
-    finished phases (restored, no epochs left) and resumes the interrupted one.
+    finished phases (restored, no epochs left) and resumes the interrupted one, its optimizer state
+    and learning-rate schedule position included.
     """
-    train_inputs = pipeline.model_inputs(train_ds, model)
-    val_inputs = None if val_ds is None else pipeline.model_inputs(val_ds, model)
+    train_inputs = pipeline.model_inputs(data.train, model, data.class_weights)
+    val_inputs = None if data.val is None else pipeline.model_inputs(data.val, model)
     backbone = finetune.find_backbone(model)
     frozen_epochs = config.train.backbone_frozen_epochs if backbone is not None else 0  # audio/text only: one fit
+    nan_guard = callbacks_lib.StopOnNaN(config.train)
     for first, end, backbone_trainable in finetune.phases(config.train.epochs, frozen_epochs):
         if backbone is not None:
             backbone.trainable = backbone_trainable
         with strategy.scope():
-            _compile(model, config, backbone if backbone_trainable else None)
+            _compile(model, config, backbone if backbone_trainable else None, data.steps_per_epoch, first)
         backup = keras.callbacks.BackupAndRestore(os.path.join(paths.backup, f"epochs_{first}_{end}"),
                                                   delete_checkpoint=False)
+        callbacks = callbacks_lib.training_callbacks(config, paths, model, has_validation=data.val is not None)
         try:
             model.fit(
                 train_inputs, validation_data=val_inputs, initial_epoch=first, epochs=end,
-                callbacks=_callbacks(paths) + [backup], verbose=1 if sys.stderr.isatty() else 2,
+                callbacks=[*callbacks, nan_guard, backup], verbose=1 if sys.stderr.isatty() else 2,
             )
         except tf.errors.DataLossError as error:
             raise pipeline.corrupt_shard_error(config.data.dir, error) from error
+        nan_guard.raise_if_stopped()
+        if model.stop_training:  # early stopping ends the run, later phases included
+            break
     shutil.rmtree(paths.backup, ignore_errors=True)
 
 
-def _compile(model: keras.Model, config, trained_backbone) -> None:
-    """Compiles `model`; the variables of `trained_backbone` (if any) get the backbone learning rate."""
-    optimizer = finetune.ScaledAdam(
-        learning_rate=config.train.learning_rate, learning_rate_scale=config.train.backbone_learning_rate_scale
-    )
+def _compile(model: keras.Model, config, trained_backbone, steps_per_epoch: int, first_epoch: int) -> None:
+    """Compiles `model` with the recipe's optimizer, its schedule at `first_epoch`; the variables of
+    `trained_backbone` (if any) get the backbone learning rate."""
+    optimizer = recipe.make_optimizer(config.train, steps_per_epoch, first_step=first_epoch * steps_per_epoch)
     if trained_backbone is not None:
         optimizer.scale_variables(trained_backbone.trainable_variables)
     num_classes = model.output[names.CLASSES].shape[-1]
     model.compile(
         optimizer=optimizer,
-        loss={name: "sparse_categorical_crossentropy" for name in model.output},
+        loss={name: recipe.SmoothedCrossentropy(config.train.label_smoothing) for name in model.output},
+        jit_compile=_JIT_COMPILE[str(config.train.jit_compile).lower()],
         loss_weights={name: 1.0 if name == names.CLASSES else config.model.aux_loss_weight for name in model.output},
         metrics={
             names.CLASSES: [
@@ -120,32 +165,60 @@ def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
     )
 
 
-def _callbacks(paths: workdir_lib.RunPaths):
-    return [
-        keras.callbacks.TensorBoard(paths.tensorboard),
-        keras.callbacks.ModelCheckpoint(os.path.join(paths.checkpoints, "last.keras")),
-    ]
-
-
 def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
-    """Trains the model `config` describes; writes everything into `workdir`; returns the model."""
+    """Trains the model `config` describes; writes everything into `workdir`; returns the model.
+
+    In a multi-worker run (`TF_CONFIG`), every worker runs this; only the chief writes into `workdir`,
+    the others into a temporary folder of their own (`strategy.Distribution.run_dir`). Every worker logs
+    a checksum of its final trainable weights, so that their logs show they ended identical.
+    """
     config = resolve_data_config(config)
     _set_up(config)
-    strategy = strategy_lib.make_strategy(config.train.strategy)
-    os.makedirs(workdir, exist_ok=True)
-    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, workdir, build=True))
-    spec = options.spec
-    train_ds, val_ds = _datasets(config, options, strategy.num_replicas_in_sync)
-    labels = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABELS]
-    with strategy.scope():
-        model = _model(config, spec, len(labels))
-    logging.info("Model %s: %d parameters", model.name, model.count_params())
-    paths = workdir_lib.RunPaths(workdir)
-    os.makedirs(paths.checkpoints, exist_ok=True)
-    config_lib.save_run_config(config, workdir)
-    workdir_lib.save_labels(config.data.dir, workdir)
-    _fit(model, config, train_ds, val_ds, paths, strategy)
-    with fileio.atomic_path(paths.model) as tmp:
-        model.save(tmp)
-    logging.info("Saved %s", paths.model)
+    distribution = strategy_lib.make_distribution(config.train.strategy)  # before any TensorFlow op runs
+    with distribution.run_dir(workdir) as run_dir:
+        if run_dir != workdir:
+            _resume_from_chief(workdir, run_dir)
+        model = _train_into(config, run_dir, distribution)
     return model
+
+
+def _train_into(config, run_dir: str, distribution: strategy_lib.Distribution) -> keras.Model:
+    os.makedirs(run_dir, exist_ok=True)
+    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, run_dir, build=True))
+    labels = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABELS]
+    data = _datasets(config, options, distribution, labels)
+    with distribution.scope():
+        model = distribution.prepare_model(_model(config, options.spec, len(labels)))
+    logging.info("Model %s: %d parameters", model.name, model.count_params())
+    paths = workdir_lib.RunPaths(run_dir)
+    os.makedirs(paths.checkpoints, exist_ok=True)
+    config_lib.save_run_config(config, run_dir)
+    workdir_lib.save_labels(config.data.dir, run_dir)
+    _fit(model, config, data, paths, distribution)
+    with fileio.atomic_path(paths.model) as tmp:
+        model.save(tmp)  # every worker saves (the tf.distribute convention); the others into their temp folder
+    logging.info("Saved %s; %s's final trainable weights: sha256 %s", paths.model, distribution.task,
+                 trainable_weights_checksum(model))
+    return model
+
+
+def _resume_from_chief(workdir: str, run_dir: str) -> None:
+    """A worker other than the chief resumes from the chief's backup when it can see it (a shared
+    workdir), so that all workers restore the same state; otherwise from its own."""
+    chief, own = workdir_lib.RunPaths(workdir).backup, workdir_lib.RunPaths(run_dir).backup
+    if os.path.isdir(chief):
+        shutil.rmtree(own, ignore_errors=True)
+        shutil.copytree(chief, own)
+
+
+def trainable_weights_checksum(model: keras.Model) -> str:
+    """SHA-256 of the model's trainable weights (their values, in order): equal checksums, equal weights.
+
+    Replicas trained in step hold equal trainable weights; the batch-normalization moving statistics
+    are not in the sum, since under tf.distribute each replica keeps its own (Keras 3 creates them with
+    aggregation "none"), computed from the clips it was given.
+    """
+    digest = hashlib.sha256()
+    for weight in model.trainable_weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value)).tobytes())
+    return digest.hexdigest()

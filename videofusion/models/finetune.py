@@ -39,7 +39,13 @@ def find_backbone(model: keras.Model) -> Optional[keras.layers.Layer]:
 
 @keras.saving.register_keras_serializable(package="videofusion")
 class ScaledAdam(keras.optimizers.Adam):
-    """Adam whose steps for some variables (`scale_variables`) use `learning_rate_scale` × the rate.
+    """Adam (AdamW with `weight_decay`) whose steps for some variables (`scale_variables`) use
+    `learning_rate_scale` × the rate.
+
+    Weight decay is decoupled (Loshchilov & Hutter 2019: `w -= rate × weight_decay × w` at each step,
+    apart from the gradient) and applies to kernels and embeddings only (variables of rank ≥ 2; biases
+    and normalisation scales keep theirs), at the variable's own rate: a backbone at scale 0 stays
+    exactly as loaded. Keras's own weight decay would use the unscaled rate for every variable.
 
     The set of scaled variables lives on the optimizer object and is not saved with it: a reloaded
     optimizer scales none until `scale_variables` is called again (training builds a new one on every
@@ -47,15 +53,16 @@ class ScaledAdam(keras.optimizers.Adam):
 
     >>> dense = keras.layers.Dense(1)
     >>> dense.build((None, 2))
-    >>> optimizer = ScaledAdam(learning_rate_scale=0.1)
+    >>> optimizer = ScaledAdam(learning_rate_scale=0.1, weight_decay=0.05)
     >>> optimizer.scale_variables([dense.kernel])
-    >>> optimizer.scaled_count
-    1
+    >>> optimizer.scaled_count, optimizer.get_config()["weight_decay"]
+    (1, 0.05)
     """
 
-    def __init__(self, learning_rate_scale: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, learning_rate_scale: float = 1.0, weight_decay=None, **kwargs):
+        super().__init__(weight_decay=None, **kwargs)  # applied in `update_step`, at the scaled rate
         self.learning_rate_scale = learning_rate_scale
+        self.decoupled_weight_decay = float(weight_decay or 0.0)
         self._scaled_keys = set()
 
     def scale_variables(self, variables) -> None:
@@ -69,7 +76,14 @@ class ScaledAdam(keras.optimizers.Adam):
     def update_step(self, gradient, variable, learning_rate):
         if self._var_key(variable) in self._scaled_keys:
             learning_rate = learning_rate * self.learning_rate_scale
+        if self.decoupled_weight_decay and len(variable.shape) >= 2:
+            rate = keras.ops.cast(learning_rate, variable.dtype)
+            self.assign_sub(variable, variable * (rate * self.decoupled_weight_decay))
         return super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "learning_rate_scale": self.learning_rate_scale}
+        return {
+            **super().get_config(),
+            "learning_rate_scale": self.learning_rate_scale,
+            "weight_decay": self.decoupled_weight_decay or None,
+        }

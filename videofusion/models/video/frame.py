@@ -15,5 +15,6 @@ def encode(frames, frame_mask, real, *, dim, backbone, weights, **_):
     """(`[batch, 1, dim]` token, its all-True mask)."""
     cnn = frame_backbone(backbone, frames.shape[2], weights)
     embedding = cnn(layers.MiddleFrame(name="middle_frame")(frames, frame_mask))
+    embedding = keras.layers.LayerNormalization(name="frame_norm")(embedding)
     token = keras.layers.Dense(dim, name="frame_projection")(keras.ops.expand_dims(embedding, 1))
     return token, keras.ops.ones_like(token[..., 0], dtype="bool")

@@ -16,5 +16,6 @@ def encode(frames, frame_mask, real, *, dim, backbone, weights, **_):
     cnn = frame_backbone(backbone, frames.shape[2], weights)
     per_frame = layers.PerFrame(cnn, name="frame_cnn")(frames)
     embedding = keras.layers.GlobalAveragePooling1D(name="frame_average")(per_frame, mask=real)
+    embedding = keras.layers.LayerNormalization(name="frame_norm")(embedding)
     token = keras.layers.Dense(dim, name="frame_projection")(keras.ops.expand_dims(embedding, 1))
     return token, keras.ops.ones_like(token[..., 0], dtype="bool")

@@ -1,0 +1,170 @@
+"""Dashboards: a real smoke run's logs, read back through a real TensorBoard server's HTTP data API."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import wave
+
+import cv2
+import numpy as np
+import pytest
+
+from videofusion import confusion, dashboards, train
+from videofusion.config import demo_config
+from videofusion.workdir import RunPaths, load_labels
+
+EPOCHS = 2
+ROOT = "."  # the run TensorBoard names the logdir itself: where `Dashboards` writes
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, demo_records):
+    config = demo_config("smoke")
+    config.data.dir = demo_records
+    config.train.epochs = EPOCHS
+    workdir = str(tmp_path_factory.mktemp("dashboards") / "run")
+    train.train(config, workdir)
+    return workdir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Server:
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str, **params) -> bytes:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=30) as response:
+            return response.read()
+
+    def json(self, path: str, **params):
+        return json.loads(self.get(path, **params))
+
+    def post(self, path: str, body: dict):
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(smoke_run, tmp_path_factory):
+    """A real `tensorboard` over the run's `tensorboard/` folder, once it has loaded every run."""
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("tensorboard") / "tensorboard.log", "w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tensorboard.main", "--logdir", RunPaths(smoke_run).tensorboard,
+         "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        client = _Server(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                tags = client.json("/data/plugin/scalars/tags")
+                if "epoch_clips_per_second" in tags.get("train", {}) and "hparams/val_loss" in tags.get(ROOT, {}):
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"tensorboard did not serve the run's scalars: {log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield client
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_scalars_have_keras_metrics_and_clips_per_second(server):
+    tags = server.json("/data/plugin/scalars/tags")
+    assert {"epoch_loss", "epoch_learning_rate", "epoch_clips_per_second"} <= set(tags["train"])
+    assert "epoch_loss" in tags["validation"]
+    points = server.json("/data/plugin/scalars/scalars", run="train", tag="epoch_clips_per_second")
+    assert [step for _, step, _ in points] == list(range(EPOCHS))
+    assert all(value > 0 for _, _, value in points)
+    hparam_metrics = server.json("/data/plugin/scalars/scalars", run=ROOT, tag="hparams/val_accuracy")
+    assert len(hparam_metrics) == EPOCHS and all(0 <= value <= 1 for _, _, value in hparam_metrics)
+
+
+def _png(server, plugin: str, tag: str) -> np.ndarray:
+    """The last step's image of `tag`, fetched and decoded."""
+    entries = server.json(f"/data/plugin/{plugin}/images", run=ROOT, tag=tag)
+    assert [entry["step"] for entry in entries] == list(range(EPOCHS)), tag
+    data = server.get(f"/data/plugin/{plugin}/individualImage?{entries[-1]['query']}")
+    assert data.startswith(b"\x89PNG"), tag
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+@pytest.mark.slow
+def test_images_show_the_confusion_matrix_and_sample_clips(server, smoke_run):
+    tags = server.json("/data/plugin/images/tags")[ROOT]
+    clips = sorted(tag for tag in tags if tag.startswith("validation/clip_"))
+    assert "validation/confusion_matrix" in tags and clips == [f"validation/clip_{i}" for i in range(3)]
+    labels = load_labels(smoke_run)
+    expected = confusion.render(np.zeros((len(labels),) * 2, np.int64), labels)
+    assert _png(server, "images", "validation/confusion_matrix").shape == expected.shape
+    num_frames = demo_config("smoke").data.num_frames  # squares of 32 pixels (the fixture's short side)
+    strip = _png(server, "images", "validation/clip_0")
+    frames = np.zeros((num_frames, 32, 32, 3), np.uint8)
+    assert strip.shape == dashboards.clip_strip(frames, ["true", "predicted"]).shape
+    assert strip.shape[1] == num_frames * 96  # enlarged to 96 pixels
+    assert "true label" in tags["validation/clip_0"]["description"]
+
+
+@pytest.mark.slow
+def test_audio_plays_each_sample_clips_sound(server, tmp_path):
+    tags = server.json("/data/plugin/audio/tags")[ROOT]
+    assert sorted(tags) == [f"validation/clip_{i}_audio" for i in range(3)]
+    entries = server.json("/data/plugin/audio/audio", run=ROOT, tag="validation/clip_0_audio")
+    assert [entry["step"] for entry in entries] == list(range(EPOCHS))
+    path = tmp_path / "clip.wav"
+    path.write_bytes(server.get(f"/data/plugin/audio/individualAudio?{entries[-1]['query']}"))
+    with wave.open(str(path)) as wav:  # the 4 frames, 2 apart at 10 fps: 0.8 s at 16 kHz
+        assert (wav.getframerate(), wav.getnchannels(), wav.getnframes()) == (16000, 1, 12800)
+
+
+@pytest.mark.slow
+def test_text_has_the_config_and_the_predictions(server, smoke_run):
+    assert {"config", "validation/predictions"} <= set(server.json("/data/plugin/text/tags")[ROOT])
+    config_text = server.json("/data/plugin/text/text", run=ROOT, tag="config")[0]["text"]
+    assert "cross_attention" in config_text and "learning_rate" in config_text
+    predictions = server.json("/data/plugin/text/text", run=ROOT, tag="validation/predictions")
+    assert len(predictions) == EPOCHS
+    assert any(label in predictions[-1]["text"] for label in load_labels(smoke_run))
+
+
+@pytest.mark.slow
+def test_hparams_table_has_the_config_fields_and_final_metrics(server):
+    experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
+    assert {info["name"] for info in experiment["hparamInfos"]} == set(dashboards.HPARAM_FIELDS)
+    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == set(dashboards.METRICS)
+    groups = server.post("/data/plugin/hparams/session_groups", {
+        "experimentName": "", "startIndex": 0, "sliceSize": 10,
+        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+    })["sessionGroups"]
+    assert [group["name"] for group in groups] == ["run"]  # the workdir's name
+    hparams = groups[0]["hparams"]
+    assert hparams["model.fusion"] == "cross_attention" and hparams["train.precision"] == "float32"
+    assert hparams["data.image_size"] == demo_config("smoke").data.image_size
+    metrics = {value["name"]["tag"]: value for value in groups[0]["metricValues"]}
+    assert set(metrics) == set(dashboards.METRICS)
+    assert 0 <= metrics["hparams/val_accuracy"]["value"] <= 1
+    assert metrics["hparams/val_loss"]["value"] > 0 and metrics["hparams/clips_per_second"]["value"] > 0
+    assert metrics["hparams/val_loss"]["trainingStep"] == EPOCHS - 1
