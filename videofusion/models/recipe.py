@@ -33,7 +33,9 @@ from videofusion.models.finetune import ScaledAdam
 SCHEDULES = ("warmup_cosine", "constant")
 
 
-def learning_rate_schedule(train_cfg, steps_per_epoch: int) -> Union[float, keras.optimizers.schedules.LearningRateSchedule]:
+def learning_rate_schedule(
+    train_cfg, steps_per_epoch: int
+) -> Union[float, keras.optimizers.schedules.LearningRateSchedule]:
     """The learning rate per optimizer step that `train_cfg` (a `config.train`) asks for."""
     if train_cfg.lr_schedule == "constant":
         return train_cfg.learning_rate
