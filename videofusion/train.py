@@ -111,7 +111,10 @@ def _fit(model, config, data: _Data, paths: workdir_lib.RunPaths, strategy) -> N
     finished phases (restored, no epochs left) and resumes the interrupted one, its optimizer state
     and learning-rate schedule position included.
     """
-    train_inputs = pipeline.model_inputs(data.train, model, data.class_weights)
+    # Repeated, and `steps_per_epoch` given to `fit`: at the end of a dataset of unknown length (ours),
+    # Keras 3's TensorFlow trainer makes one more call, which raises "out of data" but has still
+    # incremented `optimizer.iterations`, so the schedule would run one step ahead per epoch.
+    train_inputs = pipeline.model_inputs(data.train, model, data.class_weights).repeat()
     val_inputs = None if data.val is None else pipeline.model_inputs(data.val, model)
     backbone = finetune.find_backbone(model)
     frozen_epochs = config.train.backbone_frozen_epochs if backbone is not None else 0  # audio/text only: one fit
@@ -126,7 +129,8 @@ def _fit(model, config, data: _Data, paths: workdir_lib.RunPaths, strategy) -> N
         callbacks = callbacks_lib.training_callbacks(config, paths, model, has_validation=data.val is not None)
         try:
             model.fit(
-                train_inputs, validation_data=val_inputs, initial_epoch=first, epochs=end,
+                train_inputs, steps_per_epoch=data.steps_per_epoch, validation_data=val_inputs,
+                initial_epoch=first, epochs=end,
                 callbacks=[*callbacks, nan_guard, backup], verbose=1 if sys.stderr.isatty() else 2,
             )
         except tf.errors.DataLossError as error:

@@ -3,6 +3,11 @@
 The article (项目实战, `create_video_model`) classifies single images; here its CNN (`article_cnn.py`,
 this encoder's default, or another `model.frame_backbone`) sees the middle real frame of the clip and
 nothing else, so it can never tell which way something moves. One token.
+
+The frame features are layer-normalised before the projection to `dim`: a backbone's pooled features
+(after ReLU and global pooling) are all positive and large, and put straight into the head they
+saturated it — on the demo's twelve-way labels, with `pooled_cnn`, top-5 test accuracy 0.47 without,
+0.92 with (`make ablation`'s `frame_pooled_cnn` row, 7 epochs).
 """
 
 import keras

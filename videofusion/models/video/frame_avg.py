@@ -3,6 +3,11 @@
 The simplest way to use a whole clip (TSN's average consensus, Wang et al., 2016, without its
 segments): it sees every frame but, by design, not their order, so motion direction is out of its
 reach. One token.
+
+The frame features are layer-normalised before the projection to `dim`: a backbone's pooled features
+(after ReLU and global pooling) are all positive and large, and put straight into the head they
+saturated it — on the demo's twelve-way labels, with `pooled_cnn`, top-5 test accuracy 0.47 without,
+0.92 with (`make ablation`'s `frame_pooled_cnn` row, 7 epochs).
 """
 
 import keras
