@@ -56,7 +56,8 @@ def run(*args, cwd, env):
 def test_jax_trained_run_exports_a_savedmodel_that_serves(demo_records, tmp_path):
     tensorflow_env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     trained = run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
-                  f"--config.data.dir={demo_records}", cwd=tmp_path, env=dict(tensorflow_env, **JAX_ENV))
+                  f"--config.data.dir={demo_records}", "--config.model.video_encoder=frame_avg",
+                  "--config.model.fusion=concat", cwd=tmp_path, env=dict(tensorflow_env, **JAX_ENV))
     assert "Keras backend jax: DataParallel over 2 device(s)" in trained.stderr
     assert "global batch 8 (2 replica(s))" in trained.stderr
     run_dir = tmp_path / "run"
