@@ -64,7 +64,7 @@ ablation: data
 	for exp in $(ABLATION); do $(MAKE) train evaluate EXP=$$exp || exit 1; done
 	$(VF) report --output results/ablation.md $(addprefix runs/,$(ABLATION))
 
-# The speed benchmarks, one after the other (about 15 minutes on 2 cores) → results/benchmarks.md.
+# The speed benchmarks, one after the other (about 20 minutes on 2 cores) → results/benchmarks.md.
 bench: install-bench
 	$(BIN)/python benchmarks/run_benchmarks.py --output results/benchmarks.md
 

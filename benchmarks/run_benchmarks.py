@@ -4,7 +4,7 @@ Each benchmark measures its figure and its reference side by side in one run and
 object as its last line; this script runs them one after the other (never two at once: they would
 slow each other), and writes per benchmark the command, its wall time and every figure, ratios first,
 with the machine (CPU model, cores) and the date. Sizes are chosen so that the whole run takes under
-15 minutes on 2 cores; each script's docstring says how to run it at full size.
+20 minutes on 2 cores; each script's docstring says how to run it at full size.
 
 The accuracy benchmark `bench_appearance.py` is not run here: it trains three models (about 40
 minutes on 2 cores); `make bench-appearance` runs it.
