@@ -110,7 +110,8 @@ def _workdir_flag():
 def _evaluate_flags():
     _workdir_flag()
     flags.DEFINE_string("split", None, "Split to evaluate: train, val or test (default: the run's eval.split).")
-    flags.DEFINE_boolean("silence-audio", False, "Evaluate as if no video had sound (to metrics_silent.json).")
+    flags.DEFINE_boolean("silence-audio", False,
+                         "Evaluate as if no video had sound (to metrics_silent.json and eval/<split>_silent/).")
 
 
 def _evaluate(_):
@@ -188,7 +189,7 @@ VERBS = {
     "prepare": (_prepare_flags, _prepare, "videos + manifest → TFRecord shards"),
     "info": (_no_flags, _info, "summary of a prepared data folder (dataset.json)"),
     "train": (_train_flags, _train, "train an experiment config"),
-    "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json"),
+    "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json, eval/<split>/"),
     "export": (_export_flags, _export, "a run → a versioned SavedModel"),
     "predict": (_predict_flags, _predict, "top-k labels for video files, as JSON lines"),
     "summary": (_summary_flags, _summary, "parameters and FLOPs per clip of a config's model"),
