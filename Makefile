@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench test demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
+.PHONY: install install-bench install-beam test demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,8 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-test: install
+# The tests of the Beam runner (tests/test_beam.py) run too: `make test` installs the beam extra.
+test: install-beam
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 data: $(DEMO_DATA)/dataset.json
@@ -65,7 +66,7 @@ ablation: data
 	$(VF) report --output results/ablation.md $(addprefix runs/,$(ABLATION))
 
 # The speed benchmarks, one after the other (about 20 minutes on 2 cores) → results/benchmarks.md.
-bench: install-bench
+bench: install-bench install-beam
 	$(BIN)/python benchmarks/run_benchmarks.py --output results/benchmarks.md
 
 # The accuracy benchmark on a held-out set that needs appearance (about 40 minutes on 2 cores).
@@ -76,6 +77,13 @@ install-bench: $(VENV)/.installed-bench
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[bench]"
+	touch $@
+
+# Apache Beam for `videofusion prepare --runner beam` (the `beam` extra), at requirements-beam.txt's pins.
+install-beam: $(VENV)/.installed-beam
+
+$(VENV)/.installed-beam: $(VENV)/.installed requirements-beam.txt
+	$(BIN)/pip install --quiet -r requirements-beam.txt
 	touch $@
 
 tensorboard: install

@@ -34,10 +34,12 @@ setuptools.setup(
         "tqdm==4.70.1",
     ],
     extras_require={
-        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2"],
-        "bench": ["imageio-ffmpeg==0.8.1"],
+        "dev": ["pytest==9.2.0", "pytest-xdist==3.8.0", "jax[cpu]==0.10.2", "tensorflow-serving-api==2.21.0"],
+        "bench": ["imageio-ffmpeg==0.8.1"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
         # The JAX backend (KERAS_BACKEND=jax); on GPUs install JAX's CUDA wheels of the same version instead.
-        "jax": ["jax==0.10.2"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
+        "jax": ["jax==0.10.2"],
+        # `videofusion prepare --runner beam` (DirectRunner; Flink, Spark); pins of it and its deps: requirements-beam.txt.
+        "beam": ["apache-beam==2.77.0"],
     },
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

@@ -11,6 +11,17 @@ What it measures, in one run, on the same machine:
    prepare costs little more than decoding the files once (its scaling, JPEG, resampling and record
    writing are cheap next to decoding). Other load on the machine slows the fully parallel ffmpeg side
    most, so the ratio of CPU seconds (`ratio_prepare_vs_ffmpeg_cpu`) is reported beside it.
+   With `--beam` (the default; needs `make install-beam`) a third side is timed in the same rounds:
+     c. `videofusion prepare --runner beam --workers N`: the Beam DirectRunner, N worker processes;
+   and `ratio_beam_vs_local` = its wall time / that of a. (no goal: the figure is recorded). Where the
+   difference goes: `beam_fixed_seconds` is an empty pipeline of the same shape on the same runner
+   (importing Beam, building and pickling the pipeline, starting the job service and N worker processes,
+   which import Beam and videofusion, and stopping them), `beam_import_seconds` the import of Beam
+   alone, and `beam_rest_cpu_seconds` what is left, which grows with the videos: the records of every
+   video go from the worker that encodes it through the runner (gRPC, in memory between stages) to the
+   worker that writes its shard (`beam_records_mib` in all), where the local runner copies a file once.
+   The split is made on CPU seconds (`*_cpu_seconds`), which other load on the machine hardly changes;
+   the local runner's own start (its worker pool) is not subtracted, so the rest can come out below 0.
 2. memory: it writes one long 1920x1080 H.264 + AAC video (`--long_seconds`, x264 ultrafast, cached in
    `--cache_dir`) and runs `videofusion prepare --workers 1` on it, polling `/proc/<pid>/status` of every
    process of the tree. `peak_rss_mib_long_video` is the sum over the tree's processes of each one's own
@@ -29,6 +40,7 @@ Progress goes to the log (stderr); the last line of stdout is one JSON object wi
 
 import concurrent.futures
 import csv
+import importlib.util
 import json
 import os
 import resource
@@ -52,6 +64,7 @@ flags.DEFINE_string("clip_preset", "medium", "x264 preset of the clips (medium: 
 flags.DEFINE_integer("video_fps", 30, "Frame rate of the generated videos.")
 flags.DEFINE_integer("workers", os.cpu_count() or 1, "prepare --workers, and parallel ffmpeg processes.")
 flags.DEFINE_integer("repeats", 3, "Timed runs of each side (median kept).")
+flags.DEFINE_boolean("beam", True, "Also time `prepare --runner beam` (the DirectRunner) on the same clips.")
 flags.DEFINE_float("long_seconds", 600.0, "Length of the long 1080p video for the memory check.")
 flags.DEFINE_float("poll_seconds", 0.02, "Interval between two looks at the process tree's memory.")
 flags.DEFINE_string("cache_dir", "/tmp/bench_prepare/cache", "Generated videos (reused by later runs).")
@@ -170,9 +183,9 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _prepare_command(manifest: str, output: str, workers: int):
+def _prepare_command(manifest: str, output: str, workers: int, runner: str = "local"):
     return [FLAGS.videofusion, "prepare", "--manifest", manifest, "--output", output,
-            "--workers", str(workers)]
+            "--workers", str(workers), "--runner", runner]
 
 
 def _check_prepared(output: str, expected_videos: int, log_path: str):
@@ -188,14 +201,14 @@ def _check_prepared(output: str, expected_videos: int, log_path: str):
         raise RuntimeError(f"prepare did not encode all {expected_videos} videos (see {log_path}):\n{tail}")
 
 
-def run_prepare(manifest: str, workers: int, tag: str) -> tuple:
+def run_prepare(manifest: str, workers: int, tag: str, runner: str = "local") -> tuple:
     """(wall seconds, CPU seconds of the whole tree) of one prepare run into a fresh folder."""
     output = os.path.join(FLAGS.work_dir, f"out-{tag}")
     shutil.rmtree(output, ignore_errors=True)
     log_path = os.path.join(FLAGS.work_dir, f"prepare-{tag}.log")
     cpu, started = _children_cpu_s(), time.monotonic()
     with open(log_path, "w") as log:
-        subprocess.run(_prepare_command(manifest, output, workers), stdout=log, stderr=log, check=False)
+        subprocess.run(_prepare_command(manifest, output, workers, runner), stdout=log, stderr=log, check=False)
     wall, cpu = time.monotonic() - started, _children_cpu_s() - cpu
     _check_prepared(output, len(_video_paths(manifest)), log_path)
     return wall, cpu
@@ -223,6 +236,9 @@ def _warm_up(ffmpeg: str, manifest: str, paths, workers: int):
                 pass
     logging.info("Warm-up: ffmpeg %.1f s, prepare %.1f s (untimed)",
                  run_ffmpeg(ffmpeg, paths, workers)[0], run_prepare(manifest, workers, "warm-up")[0])
+    if FLAGS.beam:
+        logging.info("Warm-up: prepare --runner beam %.1f s (untimed)",
+                     run_prepare(manifest, workers, "warm-up-beam", "beam")[0])
 
 
 def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dict:
@@ -233,6 +249,9 @@ def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dic
     for repeat in range(repeats):
         sides = [("prepare", lambda: run_prepare(manifest, workers, "speed")),
                  ("ffmpeg", lambda: run_ffmpeg(ffmpeg, paths, workers))]
+        if FLAGS.beam:
+            runs.setdefault("beam", [])
+            sides.insert(1, ("beam", lambda: run_prepare(manifest, workers, "beam", "beam")))
         for side, run in sides if repeat % 2 == 0 else sides[::-1]:
             wall, cpu = run()
             runs[side].append((wall, cpu))
@@ -250,7 +269,60 @@ def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dic
     # CPU seconds hardly depend on other load on the machine, which slows the parallel side most.
     cpu_ratio = result["prepare_cpu_seconds"] / result["ffmpeg_cpu_seconds"]
     result["ratio_prepare_vs_ffmpeg_cpu"] = round(cpu_ratio, 3)
+    if FLAGS.beam:
+        result["ratio_beam_vs_local"] = round(result["beam_seconds"] / result["prepare_seconds"], 3)
+        result["ratio_beam_vs_local_cpu"] = round(result["beam_cpu_seconds"] / result["prepare_cpu_seconds"], 3)
     return result
+
+
+# The shape of the Beam runner's pipeline (spread, work, group, write) with nothing to do; its steps refer
+# to videofusion.beam_ingest, so that every worker imports it (and PyAV, OpenCV) as in a real run.
+_EMPTY_PIPELINE = """
+import sys
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from videofusion import beam_ingest
+workers = int(sys.argv[1])
+options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
+with beam.Pipeline(options=options) as pipeline:
+    _ = (pipeline | beam.Create(range(4 * workers)) | beam.Reshuffle()
+         | beam.Map(lambda i: (i % workers, beam_ingest.PLAN_FILE)) | beam.GroupByKey()
+         | beam.Map(lambda group: (group[0], beam_ingest.METRICS_NAMESPACE)))
+"""
+
+
+def _python_seconds(*args: str) -> tuple:
+    """(wall seconds, CPU seconds of the tree) of `python ARGS` in a new process (output discarded)."""
+    cpu, started = _children_cpu_s(), time.monotonic()
+    subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.monotonic() - started, _children_cpu_s() - cpu
+
+
+def _median_python_seconds(repeats: int, *args: str) -> tuple:
+    runs = [_python_seconds(*args) for _ in range(repeats)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def measure_beam_overhead(speed: dict, workers: int, repeats: int) -> dict:
+    """Where the Beam runner's extra time goes: a fixed part (an empty pipeline of the same shape on the
+    same runner, Beam's import within it) and the rest per video (records through the runner). The CPU
+    seconds, which other load on the machine hardly changes, split it more reliably than wall time."""
+    fixed, fixed_cpu = _median_python_seconds(repeats, "-c", _EMPTY_PIPELINE, str(workers))
+    with_beam, _ = _median_python_seconds(repeats, "-c", "import videofusion.prepare, apache_beam")
+    without, _ = _median_python_seconds(repeats, "-c", "import videofusion.prepare")
+    output = os.path.join(FLAGS.work_dir, "out-beam")
+    records = sum(os.path.getsize(os.path.join(output, name)) for name in os.listdir(output)
+                  if name.endswith(".tfrecord"))
+    extra_cpu = speed["beam_cpu_seconds"] - speed["prepare_cpu_seconds"]
+    return {
+        "beam_overhead_seconds": round(speed["beam_seconds"] - speed["prepare_seconds"], 3),
+        "beam_overhead_cpu_seconds": round(extra_cpu, 3),
+        "beam_fixed_seconds": round(fixed, 3),
+        "beam_fixed_cpu_seconds": round(fixed_cpu, 3),
+        "beam_import_seconds": round(with_beam - without, 3),
+        "beam_rest_cpu_seconds": round(extra_cpu - fixed_cpu, 3),
+        "beam_records_mib": round(records / 2**20, 1),
+    }
 
 
 def _process_tree(root: int):
@@ -342,6 +414,8 @@ def measure_memory(manifest: str) -> dict:
 def main(argv):
     del argv
     ffmpeg = _require_ffmpeg()
+    if FLAGS.beam and importlib.util.find_spec("apache_beam") is None:
+        sys.exit("bench_prepare: --beam needs Apache Beam: `make install-beam` (or pass --nobeam)")
     os.makedirs(FLAGS.work_dir, exist_ok=True)
     load_before = os.getloadavg()
     logging.info("%d CPUs, load average %.2f %.2f %.2f", os.cpu_count(), *load_before)
@@ -352,6 +426,14 @@ def main(argv):
     logging.info("Speed: prepare %.2f s, ffmpeg %.2f s, ratio %.3f (goal <= 1.3); CPU seconds ratio %.3f",
                  result["prepare_seconds"], result["ffmpeg_seconds"], result["ratio_prepare_vs_ffmpeg"],
                  result["ratio_prepare_vs_ffmpeg_cpu"])
+    if FLAGS.beam:
+        result.update(measure_beam_overhead(result, FLAGS.workers, FLAGS.repeats))
+        logging.info("Beam DirectRunner: %.2f s, %.3f × the local runner, %.2f s more (%.2f CPU s); an empty "
+                     "pipeline takes %.2f s (%.2f CPU s; Beam's import %.2f s); the rest, %.2f CPU s, moves %.1f "
+                     "MiB of records", result["beam_seconds"], result["ratio_beam_vs_local"],
+                     result["beam_overhead_seconds"], result["beam_overhead_cpu_seconds"],
+                     result["beam_fixed_seconds"], result["beam_fixed_cpu_seconds"], result["beam_import_seconds"],
+                     result["beam_rest_cpu_seconds"], result["beam_records_mib"])
     result.update(measure_memory(long_video))
     logging.info("Memory: peak RSS %.0f MiB on %g s of 1080p (goal < 1024)",
                  result["peak_rss_mib_long_video"], FLAGS.long_seconds)

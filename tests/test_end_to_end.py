@@ -21,7 +21,8 @@ PARITY_SCRIPT = textwrap.dedent(
     import videofusion.models  # registers the custom layers for keras.models.load_model
 
     export_dir, workdir = sys.argv[1], sys.argv[2]
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    loaded = tf.saved_model.load(export_dir)
+    serve = loaded.serve  # serving_default, its defaults applied in Python
     config = config_lib.load_run_config(workdir)
     options = pipeline.PipelineOptions.from_config(config)
     model = keras.models.load_model(workdir + "/model.keras")

@@ -68,13 +68,20 @@ def test_every_imported_distribution_is_required_and_pinned_as_in_requirements()
     assert {name: version for name, version in required.items() if pinned.get(name) != version} == {}
 
 
+def _from_extra_named_after(module: str, extras: dict, distributions: dict) -> bool:
+    """Whether an extra whose name is part of `module`'s pins its distribution (apache_beam: `beam`)."""
+    names = {_normalise(d) for d in distributions.get(module, [module])}  # not installed: its own name
+    return any(extra in module and names & {_normalise(d) for d in pins} for extra, pins in extras.items())
+
+
 def test_a_module_imported_only_inside_functions_is_required_or_an_extra_named_after_it():
-    """e.g. `jax`, imported only under the JAX backend: `pip install videofusion[jax]`."""
+    """e.g. `jax`, imported only under the JAX backend: `pip install videofusion[jax]`; `apache_beam`, only
+    by the Beam runner: `pip install videofusion[beam]`."""
     required = {_normalise(name) for name in _install_requires()}
     extras = _extras()
     distributions = importlib.metadata.packages_distributions()
     _, lazy = _imported_top_level_modules()
     unprovided = {module for module in lazy
                   if not any(_normalise(d) in required for d in distributions.get(module, []))
-                  and module not in extras.get(module, {})}
+                  and not _from_extra_named_after(module, extras, distributions)}
     assert unprovided == set(), f"imported lazily but neither required nor an extra of its own: {unprovided}"

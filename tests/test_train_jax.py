@@ -30,7 +30,8 @@ SERVE_SCRIPT = textwrap.dedent(
     import tensorflow as tf
     from videofusion import names, pipeline, prepared_data, records
 
-    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    loaded = tf.saved_model.load(sys.argv[1])
+    serve = loaded.serve  # serving_default, its defaults applied in Python
     files = prepared_data.shard_files(sys.argv[2], "test")
     results = []
     for serialized in tf.data.TFRecordDataset(files).take(2):

@@ -6,6 +6,7 @@ Flags are read here only and passed down as plain values.
 
 import json
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,12 +29,16 @@ def _demo_data(_):
 
 
 def _prepare_flags():
-    from videofusion import prepare
+    from videofusion import prepare, recipes
 
     default = prepare.PrepareOptions(output_dir="")
     flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split,start,end].")
     flags.DEFINE_string("input-dir", None, "Instead of a manifest: ROOT/<label>/<video> folders.")
-    flags.DEFINE_string("output", None, "Folder for the shards and reports.", required=True)
+    flags.DEFINE_string("recipe", None, "Instead of a manifest: a public dataset as published, read from --root "
+                        f"({', '.join(recipes.names())}; `--recipe {recipes.LIST}` describes them).")
+    flags.DEFINE_string("root", None, "With --recipe: the folder holding the dataset (see datasets/README.md).")
+    flags.DEFINE_integer("split", None, "With --recipe ucf101 or hmdb51: the official split, 1, 2 or 3 (default 1).")
+    flags.DEFINE_string("output", None, "Folder for the shards and reports (required unless --recipe list).")
     flags.DEFINE_float("fps", default.fps, "Frames per second kept, chosen by timestamp.")
     flags.DEFINE_integer("short-side", default.short_side, "Short side of the stored frames, in pixels.")
     flags.DEFINE_integer("sample-rate", default.sample_rate, "Audio sample rate (mono float32).")
@@ -45,15 +50,46 @@ def _prepare_flags():
     flags.DEFINE_float("test-fraction", default.test_fraction,
                        "Share of videos without a split column that go to test.")
     flags.DEFINE_boolean("strict", False, "Exit with status 1 if any input was skipped.")
+    flags.DEFINE_enum("runner", "local", ["local", "beam"],
+                      "local: processes on this machine; beam: an Apache Beam pipeline (the beam extra).")
+    flags.DEFINE_string("beam-options", "",
+                        "With --runner beam: Beam's pipeline options in one string, e.g. \"--runner=FlinkRunner "
+                        "--flink_master=HOST:8081\" (default: the DirectRunner with --workers processes).")
+    flags.DEFINE_alias("beam_options", "beam-options")
+
+
+def _run_prepare(options):
+    """`prepare`'s work on the runner that --runner names; returns what it wrote to dataset.json."""
+    from videofusion import prepare
+
+    if FLAGS.runner == "local":
+        if FLAGS["beam-options"].value:
+            raise app.UsageError("--beam-options goes with --runner beam")
+        return prepare.prepare_dataset(options)
+    from videofusion import beam_ingest
+
+    try:
+        return beam_ingest.prepare_dataset_beam(options, shlex.split(FLAGS["beam-options"].value))
+    except beam_ingest.BeamSetupError as error:
+        logging.error("%s", error)
+        sys.exit(2)
 
 
 def _prepare(_):
-    from videofusion import manifest, prepare, prepared_data
+    from videofusion import manifest, prepare, prepared_data, recipes
 
+    if FLAGS.recipe == recipes.LIST:
+        print(recipes.describe())
+        return
+    if FLAGS["output"].value is None:
+        raise app.UsageError("prepare needs --output DIR, the folder for the shards and reports")
     options = prepare.PrepareOptions(
         output_dir=FLAGS["output"].value,
         manifest=FLAGS["manifest"].value,
         input_dir=FLAGS["input-dir"].value,
+        recipe=FLAGS.recipe,
+        recipe_root=FLAGS.root,
+        recipe_split=FLAGS.split,
         fps=FLAGS["fps"].value,
         short_side=FLAGS["short-side"].value,
         sample_rate=FLAGS["sample-rate"].value,
@@ -64,7 +100,7 @@ def _prepare(_):
         test_fraction=FLAGS["test-fraction"].value,
     )
     try:
-        summary = prepare.prepare_dataset(options)
+        summary = _run_prepare(options)
     except manifest.ManifestError as error:
         logging.error("%s", error)
         sys.exit(2)
@@ -125,12 +161,17 @@ def _evaluate(_):
 def _export_flags():
     _workdir_flag()
     flags.DEFINE_string("output", None, "Export folder; the model goes to OUTPUT/<version>.", required=True)
+    flags.DEFINE_integer("version", None, "Version folder to write (default: the next integer); never overwritten.")
 
 
 def _export(_):
-    from videofusion import export
+    from videofusion.serving import export
 
-    print(export.export(FLAGS.workdir, FLAGS["output"].value))
+    try:
+        print(export.export(FLAGS.workdir, FLAGS["output"].value, FLAGS.version))
+    except FileExistsError as error:
+        logging.error("%s", error)
+        sys.exit(2)
 
 
 def _predict_flags():
@@ -140,15 +181,19 @@ def _predict_flags():
 
 
 def _predict(argv):
-    from videofusion import predict
+    from videofusion.serving import predict
 
     paths = argv[1:]
     if not paths:
         raise app.UsageError("give one or more video files")
     failed = 0
-    for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value, FLAGS.caption):
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-        failed += "error" in result
+    try:
+        for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value, FLAGS.caption):
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+            failed += "error" in result
+    except (FileNotFoundError, ValueError) as error:  # not an export, or a caption for a model without text
+        logging.error("%s", error)
+        sys.exit(2)
     if failed:
         logging.error("%d of %d videos could not be decoded", failed, len(paths))
         sys.exit(1)

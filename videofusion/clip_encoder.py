@@ -18,7 +18,7 @@ Example:
 
 import dataclasses
 import os
-from typing import Optional
+from typing import Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -50,7 +50,7 @@ class EncodeTask:
     start: Optional[float]
     end: Optional[float]
     params: EncodeParams
-    chunk_path: str
+    chunk_path: Optional[str] = None  # where `encode_video` writes; unused by `clip_records`
 
 
 @dataclasses.dataclass
@@ -94,16 +94,22 @@ def _segment_record(task: EncodeTask, segment: media.Media) -> bytes:
     )
 
 
+def clip_records(task: EncodeTask) -> Iterator[Tuple[bytes, float]]:
+    """`(serialized record, duration in seconds)` of each of `task`'s clips, as it is decoded: what
+    `prepare` stores and `videofusion predict` feeds the SavedModel. Raises `media.MediaError`."""
+    for segment in _segments(task, task.params):
+        yield _segment_record(task, segment), segment.duration_s
+
+
 def encode_video(task: EncodeTask) -> EncodeResult:
     """Decodes `task`'s video into its chunk file; a file that can't be used gives a result with `error`."""
-    params = task.params
     clips, duration_s = 0, 0.0
     try:
         with open(task.chunk_path, "wb") as chunk:
-            for segment in _segments(task, params):
-                chunk.write(tfrecord_io.frame_record(_segment_record(task, segment)))
+            for record, seconds in clip_records(task):
+                chunk.write(tfrecord_io.frame_record(record))
                 clips += 1
-                duration_s += segment.duration_s
+                duration_s += seconds
     except media.MediaError as error:
         os.remove(task.chunk_path)
         return EncodeResult(task.path, task.label, 0, 0.0, None, error.reason)

@@ -12,6 +12,10 @@
    `errors.jsonl` (one line per skipped input: path, reason) — the contract with everything after
    ingest, `prepared_data.py`.
 
+Steps 1, 3 and 4 (`plan_run`, `ShardWriter`, `finish_run`) and the per-video work (`encode_task`,
+`clip_encoder.encode_video`) are shared with the Apache Beam runner (`beam_ingest.py`, `--runner beam`),
+which does step 2 on a Beam cluster instead of in local processes: both write the same shards.
+
 Example:
 
 >>> summary = prepare_dataset(PrepareOptions(manifest="datasets/demo/raw/manifest.csv",
@@ -28,12 +32,12 @@ import multiprocessing
 import os
 import re
 import shutil
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 from absl import logging
 
 import videofusion
-from videofusion import clip_encoder, fileio, manifest, prepared_data, records
+from videofusion import clip_encoder, fileio, manifest, prepared_data, recipes, records
 
 STATE_DIR = ".prepare"  # per-shard statistics of complete shards, and chunks of videos in progress
 _SHARD_PATTERN = re.compile(r"^(train|val|test)-\d{5}-of-\d{5}\.tfrecord$")
@@ -46,6 +50,9 @@ class PrepareOptions:
     output_dir: str
     manifest: Optional[str] = None
     input_dir: Optional[str] = None
+    recipe: Optional[str] = None  # a dataset recipe (`recipes.RECIPES`) reading the dataset at `recipe_root`
+    recipe_root: Optional[str] = None
+    recipe_split: Optional[int] = None  # the official split number, for datasets that have several
     fps: float = prepared_data.DEFAULT_FPS
     short_side: int = prepared_data.DEFAULT_SHORT_SIDE
     sample_rate: int = prepared_data.DEFAULT_SAMPLE_RATE
@@ -85,13 +92,32 @@ class ShardPlan:
         return prepared_data.shard_name(self.split, self.index, self.count)
 
 
+@dataclasses.dataclass
+class RunPlan:
+    """What a run writes, fixed before any video is decoded; the local and the Beam runner start from it."""
+
+    labels: List[str]  # the label vocabulary, index = position
+    plans: List[ShardPlan]  # every shard of the output
+    fingerprints: Dict[str, str]  # shard name → fingerprint of what it holds
+    todo: List[ShardPlan]  # the shards to write (the others are complete from an earlier run)
+    problems: List[manifest.Problem]  # inputs skipped before decoding
+    params: clip_encoder.EncodeParams
+
+    def label_index(self) -> Dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+
 def read_inputs(options: PrepareOptions):
-    """(entries, problems) from the manifest or the class folders."""
-    if (options.manifest is None) == (options.input_dir is None):
-        raise manifest.ManifestError("give exactly one of a manifest (--manifest) or --input-dir")
+    """(entries, problems) from the manifest, the class folders or a dataset recipe."""
+    if sum(source is not None for source in (options.manifest, options.input_dir, options.recipe)) != 1:
+        raise manifest.ManifestError("give exactly one of a manifest (--manifest), --input-dir or --recipe")
+    if options.recipe is None and (options.recipe_root is not None or options.recipe_split is not None):
+        raise manifest.ManifestError("--root and --split go with --recipe")
     if options.manifest is not None:
         return manifest.read_manifest(options.manifest)
-    return manifest.read_class_folders(options.input_dir)
+    if options.input_dir is not None:
+        return manifest.read_class_folders(options.input_dir)
+    return recipes.read(options.recipe, options.recipe_root, options.recipe_split)
 
 
 def plan_shards(entries: List[manifest.Entry], options: PrepareOptions) -> List[ShardPlan]:
@@ -125,13 +151,13 @@ def _fingerprint(plan: ShardPlan, labels: List[str], params: clip_encoder.Encode
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _state_path(output_dir: str, plan: ShardPlan) -> str:
-    return os.path.join(output_dir, STATE_DIR, plan.name + ".json")
+def _state_path(output_dir: str, shard_name: str) -> str:
+    return os.path.join(output_dir, STATE_DIR, shard_name + ".json")
 
 
 def _completed_state(output_dir: str, plan: ShardPlan, fingerprint: str) -> Optional[dict]:
     """The saved statistics of `plan` if its shard is complete and from the same plan."""
-    state_path = _state_path(output_dir, plan)
+    state_path = _state_path(output_dir, plan.name)
     if not (os.path.isfile(state_path) and os.path.isfile(os.path.join(output_dir, plan.name))):
         return None
     state = fileio.read_json(state_path)
@@ -152,12 +178,23 @@ def _clean_output_dir(output_dir: str, plans: List[ShardPlan]) -> None:
             os.remove(path)
 
 
-class _ShardWriter:
-    """Writes one shard under a temporary name (videos' chunks, appended) and commits it with its stats."""
+class ShardWriter:
+    """Writes one shard under a temporary name (videos' records, appended) and commits it with its stats.
 
-    def __init__(self, output_dir: str, plan: ShardPlan, fingerprint: str, labels: List[str]):
-        self._output_dir, self._plan = output_dir, plan
-        self._final = os.path.join(output_dir, plan.name)
+    Both runners write their shards with it: the local one as its worker processes finish videos, the
+    Beam one (`beam_ingest`) on the worker that gets the shard's videos. `commit` saves the statistics to
+    `.prepare/<shard>.json`, then renames the shard into place; `abort` removes the temporary file.
+
+    >>> import tempfile; out = tempfile.mkdtemp()
+    >>> writer = ShardWriter(out, "train-00000-of-00001.tfrecord", 1, fingerprint="f", labels=["cat"])
+    >>> writer.add(clip_encoder.EncodeResult("a.mp4", "cat", 1, 2.0, None), records=b"...")
+    >>> writer.commit(); sorted(os.listdir(out))
+    ['.prepare', 'train-00000-of-00001.tfrecord']
+    """
+
+    def __init__(self, output_dir: str, name: str, num_videos: int, fingerprint: str, labels: List[str]):
+        self._output_dir, self._name = output_dir, name
+        self._final = os.path.join(output_dir, name)
         self._file = open(fileio.temp_name(self._final), "wb")
         self.state = {
             "fingerprint": fingerprint,
@@ -167,17 +204,21 @@ class _ShardWriter:
             "label_clips": {label: 0 for label in labels},
             "errors": [],
         }
-        self.pending = len(plan.entries)
+        self.pending = num_videos
 
-    def add(self, result: clip_encoder.EncodeResult) -> None:
+    def add(self, result: clip_encoder.EncodeResult, records: Optional[bytes] = None) -> None:
+        """Counts `result` and appends its TFRecord-framed records: `records`, else its chunk file."""
         self.pending -= 1
         if result.error is not None:
             logging.warning("Skipping %s: %s", result.path, result.error)
             self.state["errors"].append({"path": result.path, "reason": result.error})
             return
-        with open(result.chunk_path, "rb") as chunk:
-            shutil.copyfileobj(chunk, self._file)
-        os.remove(result.chunk_path)
+        if records is not None:
+            self._file.write(records)
+        else:
+            with open(result.chunk_path, "rb") as chunk:
+                shutil.copyfileobj(chunk, self._file)
+            os.remove(result.chunk_path)
         self.state["clips"] += result.clips
         self.state["videos"] += 1
         self.state["duration_s"] += result.duration_s
@@ -185,8 +226,13 @@ class _ShardWriter:
 
     def commit(self) -> None:
         self._file.close()
-        fileio.write_json(_state_path(self._output_dir, self._plan), self.state)
+        fileio.write_json(_state_path(self._output_dir, self._name), self.state)
         os.replace(fileio.temp_name(self._final), self._final)
+
+    def abort(self) -> None:
+        self._file.close()
+        if os.path.exists(fileio.temp_name(self._final)):
+            os.remove(fileio.temp_name(self._final))
 
 
 def _results(tasks: List[clip_encoder.EncodeTask], workers: int) -> Iterator[clip_encoder.EncodeResult]:
@@ -199,25 +245,31 @@ def _results(tasks: List[clip_encoder.EncodeTask], workers: int) -> Iterator[cli
         yield from pool.imap(clip_encoder.encode_video, tasks, chunksize=1)
 
 
-def _encode_and_write(options, todo, labels, fingerprints) -> None:
-    params = options.encode_params()
-    label_index = {label: i for i, label in enumerate(labels)}
+def encode_task(entry: manifest.Entry, label_index: int, params: clip_encoder.EncodeParams,
+                chunk_path: Optional[str] = None) -> clip_encoder.EncodeTask:
+    """The `clip_encoder` task of one planned video; both runners make theirs here."""
+    return clip_encoder.EncodeTask(
+        path=entry.path, resolved=entry.resolved, label=entry.label, label_index=label_index,
+        caption=entry.text, start=entry.start, end=entry.end, params=params, chunk_path=chunk_path,
+    )
+
+
+def _encode_and_write(options: PrepareOptions, run: RunPlan) -> None:
+    """The local runner: `run.todo`'s videos in worker processes, each shard committed when complete."""
+    label_index = run.label_index()
     chunks = os.path.join(options.output_dir, STATE_DIR)
     tasks, owners = [], []
-    for plan in todo:
+    for plan in run.todo:
         for e in plan.entries:
             chunk = os.path.join(chunks, f"{plan.name}.{len(tasks)}.part")
-            tasks.append(clip_encoder.EncodeTask(
-                path=e.path, resolved=e.resolved, label=e.label, label_index=label_index[e.label], caption=e.text,
-                start=e.start, end=e.end, params=params, chunk_path=chunk,
-            ))
+            tasks.append(encode_task(e, label_index[e.label], run.params, chunk))
             owners.append(plan)
-    workers = options.num_workers()
     progress = fileio.RateProgress(len(tasks), desc="prepare", unit="video")
     writer = None
-    for plan, result in zip(owners, _results(tasks, workers)):
+    for plan, result in zip(owners, _results(tasks, options.num_workers())):
         if writer is None:
-            writer = _ShardWriter(options.output_dir, plan, fingerprints[plan.name], labels)
+            writer = ShardWriter(options.output_dir, plan.name, len(plan.entries), run.fingerprints[plan.name],
+                                 run.labels)
         writer.add(result)
         progress.update(seconds=result.duration_s)
         if writer.pending == 0:
@@ -260,11 +312,11 @@ def _write_reports(options, labels, plans, states, problems) -> dict:
     return summary
 
 
-def prepare_dataset(options: PrepareOptions) -> dict:
-    """Runs (or resumes) the whole ingest; returns what it wrote to `dataset.json`.
+def plan_run(options: PrepareOptions) -> RunPlan:
+    """Reads the inputs, fixes every video's shard and finds the shards still to write (step 1).
 
-    Raises:
-      manifest.ManifestError: the manifest or input folder itself cannot be read.
+    Also removes what killed runs left in the output folder. Raises `manifest.ManifestError` when the
+    inputs themselves cannot be read.
     """
     entries, problems = read_inputs(options)
     labels = manifest.label_vocabulary(entries)
@@ -276,12 +328,32 @@ def prepare_dataset(options: PrepareOptions) -> dict:
     todo = [p for p in plans if _completed_state(options.output_dir, p, fingerprints[p.name]) is None]
     if len(todo) < len(plans):
         logging.info("Resuming: %d of %d shards are already complete", len(plans) - len(todo), len(plans))
-    _encode_and_write(options, todo, labels, fingerprints)
-    states = [_completed_state(options.output_dir, p, fingerprints[p.name]) for p in plans]
-    summary = _write_reports(options, labels, plans, states, problems)
+    return RunPlan(labels, plans, fingerprints, todo, problems, params)
+
+
+def finish_run(options: PrepareOptions, run: RunPlan) -> dict:
+    """Writes the reports from the committed shards' statistics (step 4); returns `dataset.json`'s content."""
+    states = [_completed_state(options.output_dir, p, run.fingerprints[p.name]) for p in run.plans]
+    missing = [p.name for p, state in zip(run.plans, states) if state is None]
+    if missing:
+        raise RuntimeError(f"{options.output_dir}: the run ended without writing the shards {missing}")
+    summary = _write_reports(options, run.labels, run.plans, states, run.problems)
     logging.info(
         "Wrote %s clips from %s videos to %s; %d inputs skipped (see %s)",
         summary[prepared_data.COUNTS], summary[prepared_data.VIDEOS], options.output_dir, summary[prepared_data.NUM_ERRORS],
         os.path.join(options.output_dir, prepared_data.ERRORS_FILE),
     )
     return summary
+
+
+def prepare_dataset(options: PrepareOptions) -> dict:
+    """Runs (or resumes) the whole ingest on this machine; returns what it wrote to `dataset.json`.
+
+    `beam_ingest.prepare_dataset_beam` does the same work as an Apache Beam pipeline.
+
+    Raises:
+      manifest.ManifestError: the manifest or input folder itself cannot be read.
+    """
+    run = plan_run(options)
+    _encode_and_write(options, run)
+    return finish_run(options, run)
