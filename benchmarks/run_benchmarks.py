@@ -43,6 +43,7 @@ BENCHMARKS = {
     "bench_pipeline": ["--clips", "128", "--seconds", "10", "--repeats", "3", "--steps", "8"],
     "bench_device_preprocessing": ["--batch_size", "8", "--steps", "6"],
     "bench_train": ["--rounds", "2", "--epochs", "2"],
+    "bench_serving": ["--calls", "30", "--batch_calls", "8"],
 }
 
 _OUTPUT = flags.DEFINE_string("output", "results/benchmarks.md", "The Markdown report to write.")

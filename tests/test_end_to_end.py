@@ -7,9 +7,13 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
-from videofusion import demo
+from videofusion import demo, pipeline, prepared_data, records, text
+from videofusion.serving import wordpiece
+from fresh_python import run_with_tensorflow_only
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,3 +121,39 @@ def test_text_model_serves_captions(tmp_path):
                                   cwd=tmp_path))
     without = json.loads(run("predict", "--model", "exports/1", video, cwd=tmp_path))
     assert len(with_caption["top_k"]) == 5 and with_caption["top_k"] != without["top_k"]
+
+    # The SavedModel's core-ops tokenizer equals the training one on the training captions ...
+    training_captions = text.training_captions(str(tmp_path / "records"))
+    core = wordpiece.CoreWordPiece(vocabulary, sequence_length=8)
+    np.testing.assert_array_equal(core(tf.constant(training_captions)).numpy(),
+                                  wordpiece.tokenize_like_training(vocabulary, 8, training_captions))
+    # ... and both signatures of the text model run where only TensorFlow is importable, and agree.
+    record = next(iter(tf.data.TFRecordDataset(prepared_data.shard_files(str(tmp_path / "records"), "test"))))
+    parsed = records.parse_clip(record)
+    np.savez(tmp_path / "clip.npz", frames=pipeline.decode_frames(parsed[records.IMAGES]).numpy()[np.newaxis],
+             waveform=parsed[records.WAVEFORM].numpy()[np.newaxis], record=np.array([record.numpy()], object))
+    served = run_with_tensorflow_only(TEXT_SERVE_SCRIPT, "exports/1", "clip.npz",
+                                      parsed[records.CAPTION].numpy().decode(), cwd=str(tmp_path))
+    assert served.returncode == 0, served.stderr[-4000:]
+    result = json.loads(served.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(result["media"], result["examples"], atol=1e-5)
+    assert result["media"] != result["no_caption"]
+
+
+TEXT_SERVE_SCRIPT = """
+    import json
+    import numpy as np
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(sys.argv[1])
+    clip = np.load(sys.argv[2], allow_pickle=True)
+    media = {"frames": tf.constant(clip["frames"]), "waveform": tf.constant(clip["waveform"]),
+             "num_frames": tf.constant([-1]), "num_samples": tf.constant([-1])}
+    serve = loaded.signatures["serving_default"]
+    probabilities = lambda outputs: outputs["probabilities"].numpy()[0].tolist()
+    print(json.dumps({
+        "media": probabilities(serve(**media, caption=tf.constant([sys.argv[3]]))),
+        "no_caption": probabilities(serve(**media, caption=tf.constant([""]))),
+        "examples": probabilities(loaded.signatures["serve_examples"](examples=tf.constant(list(clip["record"])))),
+    }))
+"""
