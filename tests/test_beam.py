@@ -118,9 +118,14 @@ def test_the_command_line_resumes_a_beam_run_redoing_only_missing_shards(inputs,
     assert _dataset_info(str(output))[prepared_data.COUNTS] == _dataset_info(local)[prepared_data.COUNTS]
 
 
-def test_urls_are_refused_with_what_to_give_instead(inputs):
-    with pytest.raises(beam_ingest.BeamSetupError, match="gs://bucket/out: URLs are not supported"):
-        beam_ingest.prepare_dataset_beam(_options(inputs, "gs://bucket/out"), _BEAM_ARGS)
+def test_dataflow_refuses_local_paths_that_its_workers_cannot_open(inputs, tmp_path):
+    """Before anything runs (URLs themselves: tests/test_url_paths.py)."""
+    dataflow = ["--runner=DataflowRunner"]
+    with pytest.raises(beam_ingest.BeamSetupError, match=f"{tmp_path}: Dataflow's .* so --output must be URLs"):
+        beam_ingest.prepare_dataset_beam(_options(inputs, tmp_path), dataflow)
+    video = os.path.join(os.path.dirname(inputs), "v0.mp4")
+    with pytest.raises(beam_ingest.BeamSetupError, match=f"{video}: .* the videos must be URLs .*8 local paths"):
+        beam_ingest.prepare_dataset_beam(_options(inputs, "ram://test_beam/out"), dataflow)
 
 
 def test_a_video_that_fails_on_a_worker_is_reported_and_leaves_no_temporary_file(inputs, tmp_path, monkeypatch):

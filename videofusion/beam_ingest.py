@@ -4,7 +4,7 @@ The launcher (this process) plans the run exactly as the local runner does (`pre
 label vocabulary, splits, every video's shard and its position in it, shards left to do), writes that
 plan to `.prepare/beam-plan.jsonl` in the output folder, and runs:
 
-    ReadFromText(plan) → Reshuffle → encode each video (`clip_encoder.encode_video`, on any worker)
+    read the plan → Reshuffle → encode each video (`clip_encoder.encode_video`, on any worker)
       → GroupByKey(shard) → write each shard (`prepare.ShardWriter`: temporary name, statistics, rename)
 
 then writes `labels.txt`, `dataset.json` and `errors.jsonl` with the local runner's `prepare.finish_run`.
@@ -14,7 +14,9 @@ that exists with the same fingerprint is skipped, so either runner resumes the o
 A video that fails with anything else than a bad file (`media.MediaError`, reported as locally) is
 reported in `errors.jsonl` with the exception, and the other videos go on. Workers need `videofusion`
 installed and must open the inputs and the output folder by the same paths as the launcher: a local
-disk for the DirectRunner, a shared mount on a cluster (URLs such as gs:// are not supported yet).
+disk for the DirectRunner, a shared mount or URLs on a cluster. Every file, the plan included, is opened
+through `fileio`, so any URL that `tf.io.gfile` opens works (`gs://` on Dataflow; workers then import
+TensorFlow); on Dataflow, whose workers share no disk with the launcher, local paths are refused.
 
 Apache Beam is an optional extra (`pip install videofusion[beam]`); this module imports it only inside
 its functions, so nothing else needs it.
@@ -32,7 +34,7 @@ import json
 import os
 import tempfile
 import time
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 from absl import logging
 
@@ -45,7 +47,7 @@ Encoded = Tuple[int, clip_encoder.EncodeResult, bytes]
 
 
 class BeamSetupError(Exception):
-    """The Beam runner cannot run as asked (Beam is not installed, or a path it cannot share)."""
+    """The Beam runner cannot run as asked (Beam is not installed, or a local path on Dataflow)."""
 
 
 def _import_beam():
@@ -58,14 +60,14 @@ def _import_beam():
     return apache_beam
 
 
-def _check_paths(options: prepare.PrepareOptions) -> None:
-    for flag, path in (("--output", options.output_dir), ("--manifest", options.manifest),
-                       ("--input-dir", options.input_dir), ("--root", options.recipe_root)):
-        if path is not None and "://" in path:
-            raise BeamSetupError(
-                f"{flag} {path}: URLs are not supported by --runner beam yet; give a path that the launcher "
-                "and every worker can open (a local disk for the DirectRunner, a shared mount on a cluster)"
-            )
+def _check_shared(runner: str, paths: Sequence[str], what: str) -> None:
+    """Refuses local `paths` on Dataflow, whose workers cannot open them (other runners may share a mount)."""
+    local = [path for path in paths if not fileio.is_url(path)]
+    if local and runner.lower().removesuffix("runner") == "dataflow":
+        raise BeamSetupError(
+            f"{local[0]}: Dataflow's workers share no disk with this machine, so {what} must be URLs such as "
+            f"gs://bucket/… ({len(local)} local path{'s' if len(local) > 1 else ''})"
+        )
 
 
 def pipeline_options(beam_args: Sequence[str], workers: int):
@@ -79,6 +81,12 @@ def pipeline_options(beam_args: Sequence[str], workers: int):
 
     defaults = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
     return PipelineOptions(defaults + list(beam_args))
+
+
+def read_plan(path: str) -> Iterator[str]:
+    """The lines of the plan file, read through `fileio` (on the worker that gets the file's path)."""
+    with fileio.open_file(path, encoding="utf-8") as f:
+        yield from (line for line in f if line.strip())
 
 
 def _write_plan(output_dir: str, run: prepare.RunPlan) -> Tuple[str, int]:
@@ -160,8 +168,9 @@ def _build(pipeline, plan_path: str, output_dir: str, run: prepare.RunPlan) -> N
     shards = {plan.name: (run.fingerprints[plan.name], len(plan.entries)) for plan in run.todo}
     _ = (
         pipeline
-        | "ReadPlan" >> beam.io.ReadFromText(plan_path)
-        | "Spread" >> beam.Reshuffle()  # the plan file is small: without this, one worker would get it all
+        | "PlanFile" >> beam.Create([plan_path])
+        | "ReadPlan" >> beam.FlatMap(read_plan)
+        | "Spread" >> beam.Reshuffle()  # one worker reads the plan: without this, it would encode it all
         | "Encode" >> beam.Map(encode_planned_video, run.label_index(), run.params)
         | "ByShard" >> beam.GroupByKey()
         | "WriteShard" >> beam.Map(write_shard, output_dir, run.labels, shards)
@@ -181,14 +190,17 @@ def _log_metrics(result) -> None:
                  f"mean {encode.mean:.0f} ms, max {encode.max} ms" if encode and encode.count else "n/a")
 
 
-def run_pipeline(options: prepare.PrepareOptions, run: prepare.RunPlan, beam_args: Sequence[str]) -> None:
-    """Encodes and writes the shards of `run.todo` on the Beam runner that `beam_args` choose."""
+def _runner(pipeline_opts) -> str:
+    return pipeline_opts.get_all_options()["runner"] or "DirectRunner"
+
+
+def run_pipeline(options: prepare.PrepareOptions, run: prepare.RunPlan, pipeline_opts) -> None:
+    """Encodes and writes the shards of `run.todo` on the Beam runner of `pipeline_opts` (`pipeline_options`)."""
     beam = _import_beam()
     from apache_beam.runners.runner import PipelineState
 
     plan_path, count = _write_plan(options.output_dir, run)
-    pipeline_opts = pipeline_options(beam_args, options.num_workers())
-    runner = pipeline_opts.get_all_options()["runner"] or "DirectRunner"
+    runner = _runner(pipeline_opts)
     logging.info("Beam (%s): %d videos into %d shards", runner, count, len(run.todo))
     started = time.monotonic()
     try:
@@ -197,7 +209,7 @@ def run_pipeline(options: prepare.PrepareOptions, run: prepare.RunPlan, beam_arg
         result = pipeline.run()
         state = result.wait_until_finish()
     finally:
-        os.remove(plan_path)
+        fileio.remove(plan_path)
     logging.info("Beam pipeline %s in %.1f s", state, time.monotonic() - started)
     if state != PipelineState.DONE:
         raise RuntimeError(f"the Beam pipeline ended in state {state}; see the runner's logs")
@@ -208,19 +220,21 @@ def prepare_dataset_beam(options: prepare.PrepareOptions, beam_args: Sequence[st
     """`prepare.prepare_dataset`, with the videos encoded and the shards written by Apache Beam.
 
     Args:
-      options: as for the local runner (`workers` sets the DirectRunner's processes).
+      options: as for the local runner (`workers` sets the DirectRunner's processes); paths may be URLs.
       beam_args: Beam pipeline options, e.g. `["--runner=FlinkRunner", "--flink_master=host:8081"]`.
 
     Returns:
       What it wrote to `dataset.json`.
 
     Raises:
-      BeamSetupError: Apache Beam is not installed, or a path is a URL.
+      BeamSetupError: Apache Beam is not installed, or a path on Dataflow is local.
       manifest.ManifestError: the manifest or input folder itself cannot be read.
     """
-    _check_paths(options)
     _import_beam()
+    pipeline_opts = pipeline_options(beam_args, options.num_workers())
+    _check_shared(_runner(pipeline_opts), [options.output_dir], "--output")
     run = prepare.plan_run(options)
+    _check_shared(_runner(pipeline_opts), [e.resolved for plan in run.todo for e in plan.entries], "the videos")
     if run.todo:
-        run_pipeline(options, run, beam_args)
+        run_pipeline(options, run, pipeline_opts)
     return prepare.finish_run(options, run)

@@ -2,7 +2,8 @@
 
 A manifest has a header row with at least `path` and `label`; `text`, `split`, `start` and `end`
 (seconds) are optional. Relative paths are relative to the manifest's folder. Class folders are
-`ROOT/<label>/<video>`.
+`ROOT/<label>/<video>`. The manifest, the folders and the paths in a manifest may be URLs that
+`tf.io.gfile` opens (`gs://bucket/videos/a.mp4`; `fileio`).
 
 Example:
 
@@ -17,6 +18,7 @@ import hashlib
 import os
 from typing import List, Optional, Tuple
 
+from videofusion import fileio
 from videofusion.prepared_data import SPLITS
 
 REQUIRED_COLUMNS = ("path", "label")
@@ -67,7 +69,7 @@ def _entry_from_row(row: dict, line: int, root: str) -> Tuple[Optional[Entry], O
     if start is not None and end is not None and end <= start:
         return None, Problem(path, f"{where}: end {end} s is not after start {start} s")
     text = row.get("text")
-    resolved = path if os.path.isabs(path) else os.path.join(root, path)
+    resolved = path if os.path.isabs(path) or fileio.is_url(path) else os.path.join(root, path)
     return Entry(path, resolved, label, split, text if text else None, start, end), None
 
 
@@ -104,11 +106,11 @@ def read_manifest(manifest_path: str) -> Tuple[List[Entry], List[Problem]]:
     Raises:
       ManifestError: the file is missing, not UTF-8 CSV, or its header lacks `path` or `label`.
     """
-    if not os.path.isfile(manifest_path):
+    if not fileio.isfile(manifest_path):
         raise ManifestError(f"{manifest_path}: manifest not found")
-    root = os.path.dirname(os.path.abspath(manifest_path))
+    root = os.path.dirname(fileio.absolute(manifest_path))
     try:
-        with open(manifest_path, newline="", encoding="utf-8-sig") as f:
+        with fileio.open_file(manifest_path, newline="", encoding="utf-8-sig") as f:
             return _read_rows(csv.DictReader(f), manifest_path, root)
     except (UnicodeDecodeError, csv.Error) as error:
         raise ManifestError(f"{manifest_path}: not a UTF-8 CSV file ({error})") from error
@@ -124,20 +126,20 @@ def read_class_folders(root: str) -> Tuple[List[Entry], List[Problem]]:
 
     Files whose extension is not a video extension are reported as problems, hidden files ignored.
     """
-    if not os.path.isdir(root):
+    if not fileio.isdir(root):
         raise ManifestError(f"{root}: input folder not found")
     entries, problems = [], []
-    for label in sorted(os.listdir(root)):
+    for label in sorted(fileio.listdir(root)):
         label_dir = os.path.join(root, label)
-        if label.startswith(".") or not os.path.isdir(label_dir):
+        if label.startswith(".") or not fileio.isdir(label_dir):
             continue
-        for directory, subdirs, files in os.walk(label_dir):
+        for directory, subdirs, files in fileio.walk(label_dir):
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith("."):
                     continue
                 resolved = os.path.join(directory, name)
-                relative = os.path.relpath(resolved, root)
+                relative = fileio.relative(resolved, root)
                 if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
                     entries.append(Entry(relative, resolved, label))
                 else:

@@ -9,6 +9,9 @@ on the video's clock (leading silence where audio starts late, samples dropped w
 
 The file is demuxed once and cut into consecutive segments of at most `max_clip_seconds`; each segment
 is yielded as soon as its frames and audio are complete, so memory stays bounded whatever the length.
+A local file is opened by FFmpeg itself; a URL (`gs://…`, any path `tf.io.gfile` opens) is read through
+a Python file object (`fileio.open_file`), which FFmpeg reads, seeks and sizes (by seeking to its end)
+as it would a local file.
 
 Example:
 
@@ -17,14 +20,16 @@ Example:
 (20, (64, 64, 3), dtype('float32'))
 """
 
+import contextlib
 import dataclasses
 import math
-import os
 from typing import Any, Callable, Iterator, List, Optional
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+
+from videofusion import fileio
 
 _EPSILON_S = 1e-6
 # A file whose decoded video ends this much before its declared duration is reported as truncated:
@@ -281,7 +286,7 @@ def iter_segments(
     """Decodes `path` (or its `[start_s, end_s)` span) into consecutive segments, streaming.
 
     Args:
-      path: a video file PyAV (FFmpeg) can read.
+      path: a video file PyAV (FFmpeg) can read: a local path or a URL (`fileio`).
       fps: target frame rate; frames are picked by presentation timestamp.
       short_side: the short side of the output frames, in pixels.
       sample_rate: the output audio rate; a file without audio gets silence of the video's length.
@@ -297,9 +302,13 @@ def iter_segments(
     Raises:
       MediaError: the file is missing, empty, unreadable, truncated, or has no video stream or frames.
     """
-    if not os.path.exists(path):
-        raise MediaError(path, "file not found")
-    if os.path.getsize(path) == 0:
+    try:
+        size, _ = fileio.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise MediaError(path, "file not found") from None
+    except OSError as error:  # e.g. no permission to read the bucket
+        raise MediaError(path, f"cannot read: {error}") from error
+    if size == 0:
         raise MediaError(path, "file is empty (0 bytes)")
     try:
         yield from _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn,
@@ -316,8 +325,20 @@ def _stream_start(stream) -> float:
     return 0.0
 
 
+@contextlib.contextmanager
+def _open(path: str):
+    """The container of `path`: opened by name for a local file (FFmpeg's own reader, the fast path),
+    from a `fileio` file object for a URL."""
+    if not fileio.is_url(path):
+        with av.open(path) as container:
+            yield container
+        return
+    with fileio.open_file(path, "rb") as file, av.open(file) as container:
+        yield container
+
+
 def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s, frame_fn, threads):
-    with av.open(path) as container:
+    with _open(path) as container:
         if not container.streams.video:
             raise MediaError(path, "no video stream")
         video = container.streams.video[0]

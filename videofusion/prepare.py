@@ -16,6 +16,11 @@ Steps 1, 3 and 4 (`plan_run`, `ShardWriter`, `finish_run`) and the per-video wor
 `clip_encoder.encode_video`) are shared with the Apache Beam runner (`beam_ingest.py`, `--runner beam`),
 which does step 2 on a Beam cluster instead of in local processes: both write the same shards.
 
+The inputs and the output folder may be URLs that `tf.io.gfile` opens (`gs://…`; `fileio`): the state,
+reports and shards are then written there, each under a temporary name and renamed (on GCS a copy and
+a delete) when complete, while worker processes write each video's records to a local temporary
+folder. A worker imports TensorFlow only when it opens a URL.
+
 Example:
 
 >>> summary = prepare_dataset(PrepareOptions(manifest="datasets/demo/raw/manifest.csv",
@@ -24,14 +29,15 @@ Example:
 336
 """
 
+import contextlib
 import dataclasses
-import glob
 import hashlib
 import json
 import multiprocessing
 import os
 import re
 import shutil
+import tempfile
 from typing import Dict, Iterator, List, Optional
 
 from absl import logging
@@ -133,20 +139,13 @@ def plan_shards(entries: List[manifest.Entry], options: PrepareOptions) -> List[
     return plans
 
 
-def _fingerprint(plan: ShardPlan, labels: List[str], params: clip_encoder.EncodeParams) -> str:
-    """Changes whenever what the shard would contain changes (inputs, their files, or parameters)."""
-    def stat(path):
-        try:
-            info = os.stat(path)
-            return [info.st_size, info.st_mtime_ns]
-        except OSError:
-            return None
-
+def _fingerprint(plan: ShardPlan, labels: List[str], params: clip_encoder.EncodeParams, stats: dict) -> str:
+    """Changes whenever what the shard would contain changes (inputs, their files' `stats`, or parameters)."""
     content = {
         "version": [records.SCHEMA_VERSION, plan.name],
         "params": {k: v for k, v in dataclasses.asdict(params).items() if k != "decoder_threads"},
         "labels": labels,
-        "entries": [[dataclasses.asdict(e), stat(e.resolved)] for e in plan.entries],
+        "entries": [[dataclasses.asdict(e), stats[e.resolved]] for e in plan.entries],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -158,7 +157,7 @@ def _state_path(output_dir: str, shard_name: str) -> str:
 def _completed_state(output_dir: str, plan: ShardPlan, fingerprint: str) -> Optional[dict]:
     """The saved statistics of `plan` if its shard is complete and from the same plan."""
     state_path = _state_path(output_dir, plan.name)
-    if not (os.path.isfile(state_path) and os.path.isfile(os.path.join(output_dir, plan.name))):
+    if not (fileio.isfile(state_path) and fileio.isfile(os.path.join(output_dir, plan.name))):
         return None
     state = fileio.read_json(state_path)
     return state if state.get("fingerprint") == fingerprint else None
@@ -166,16 +165,16 @@ def _completed_state(output_dir: str, plan: ShardPlan, fingerprint: str) -> Opti
 
 def _clean_output_dir(output_dir: str, plans: List[ShardPlan]) -> None:
     """Removes temporary files of killed runs and shards that belong to no shard of this plan."""
-    for chunk in glob.glob(os.path.join(output_dir, STATE_DIR, "*.part")):
-        os.remove(chunk)
+    for chunk in fileio.glob(os.path.join(output_dir, STATE_DIR, "*.part")):
+        fileio.remove(chunk)
     wanted = {plan.name for plan in plans}
-    for name in os.listdir(output_dir):
+    for name in fileio.listdir(output_dir):
         path = os.path.join(output_dir, name)
         stale_temp = name.startswith(".") and ".tmp-" in name
         foreign_shard = _SHARD_PATTERN.match(name) and name not in wanted
         if stale_temp or foreign_shard:
             logging.warning("Removing %s (%s)", path, "unfinished" if stale_temp else "not in this plan")
-            os.remove(path)
+            fileio.remove(path)
 
 
 class ShardWriter:
@@ -195,7 +194,7 @@ class ShardWriter:
     def __init__(self, output_dir: str, name: str, num_videos: int, fingerprint: str, labels: List[str]):
         self._output_dir, self._name = output_dir, name
         self._final = os.path.join(output_dir, name)
-        self._file = open(fileio.temp_name(self._final), "wb")
+        self._file = fileio.open_file(fileio.temp_name(self._final), "wb")
         self.state = {
             "fingerprint": fingerprint,
             "clips": 0,
@@ -227,12 +226,12 @@ class ShardWriter:
     def commit(self) -> None:
         self._file.close()
         fileio.write_json(_state_path(self._output_dir, self._name), self.state)
-        os.replace(fileio.temp_name(self._final), self._final)
+        fileio.rename(fileio.temp_name(self._final), self._final)
 
     def abort(self) -> None:
         self._file.close()
-        if os.path.exists(fileio.temp_name(self._final)):
-            os.remove(fileio.temp_name(self._final))
+        if fileio.exists(fileio.temp_name(self._final)):
+            fileio.remove(fileio.temp_name(self._final))
 
 
 def _results(tasks: List[clip_encoder.EncodeTask], workers: int) -> Iterator[clip_encoder.EncodeResult]:
@@ -254,10 +253,21 @@ def encode_task(entry: manifest.Entry, label_index: int, params: clip_encoder.En
     )
 
 
-def _encode_and_write(options: PrepareOptions, run: RunPlan) -> None:
-    """The local runner: `run.todo`'s videos in worker processes, each shard committed when complete."""
+@contextlib.contextmanager
+def _chunk_folder(output_dir: str) -> Iterator[str]:
+    """Where workers write each video's records: `.prepare/` of a local output folder; for a URL, a
+    local temporary folder (workers write local files, and a file per video on GCS would be slow)."""
+    if not fileio.is_url(output_dir):
+        yield os.path.join(output_dir, STATE_DIR)
+        return
+    with tempfile.TemporaryDirectory(prefix="videofusion-chunks-") as folder:
+        yield folder
+
+
+def _encode_and_write(options: PrepareOptions, run: RunPlan, chunks: str) -> None:
+    """The local runner: `run.todo`'s videos in worker processes (their records go to files in the folder
+    `chunks`), each shard committed when complete."""
     label_index = run.label_index()
-    chunks = os.path.join(options.output_dir, STATE_DIR)
     tasks, owners = [], []
     for plan in run.todo:
         for e in plan.entries:
@@ -321,10 +331,12 @@ def plan_run(options: PrepareOptions) -> RunPlan:
     entries, problems = read_inputs(options)
     labels = manifest.label_vocabulary(entries)
     plans = plan_shards(entries, options)
-    os.makedirs(os.path.join(options.output_dir, STATE_DIR), exist_ok=True)
+    fileio.makedirs(os.path.join(options.output_dir, STATE_DIR))
     _clean_output_dir(options.output_dir, plans)
     params = options.encode_params()
-    fingerprints = {plan.name: _fingerprint(plan, labels, params) for plan in plans}
+    paths = [e.resolved for plan in plans for e in plan.entries]
+    stats = dict(zip(paths, fileio.stat_all(paths)))
+    fingerprints = {plan.name: _fingerprint(plan, labels, params, stats) for plan in plans}
     todo = [p for p in plans if _completed_state(options.output_dir, p, fingerprints[p.name]) is None]
     if len(todo) < len(plans):
         logging.info("Resuming: %d of %d shards are already complete", len(plans) - len(todo), len(plans))
@@ -355,5 +367,6 @@ def prepare_dataset(options: PrepareOptions) -> dict:
       manifest.ManifestError: the manifest or input folder itself cannot be read.
     """
     run = plan_run(options)
-    _encode_and_write(options, run)
+    with _chunk_folder(options.output_dir) as chunks:
+        _encode_and_write(options, run, chunks)
     return finish_run(options, run)

@@ -8,7 +8,9 @@ A prepared folder holds, besides the TFRecord shards (their records: `records.py
 - `errors.jsonl`: one `{"path", "reason"}` per input that was skipped.
 
 Ingest (`prepare.py`) writes these names and keys; training, evaluation, export, `info` and `summary`
-read them through this module only, so none of them imports ingest (nor PyAV and OpenCV with it).
+read them through this module only, so none of them imports ingest (nor PyAV and OpenCV with it). The
+folder may be a URL that `tf.io.gfile` opens (`data.dir=gs://bucket/records`; `fileio`), which
+`tf.data.TFRecordDataset` reads too.
 
 Example:
 
@@ -18,7 +20,6 @@ Example:
 10.0
 """
 
-import glob
 import os
 from typing import List
 
@@ -56,7 +57,7 @@ def shard_name(split: str, index: int, count: int) -> str:
 
 def shard_files(data_dir: str, split: str) -> List[str]:
     """The sorted shard paths of `split` in `data_dir`; raises if there are none."""
-    files = sorted(glob.glob(os.path.join(data_dir, f"{split}-*-of-*.tfrecord")))
+    files = fileio.glob(os.path.join(data_dir, f"{split}-*-of-*.tfrecord"))
     if not files:
         raise FileNotFoundError(
             f"no {split} shards ({split}-*-of-*.tfrecord) in {data_dir}: run `videofusion prepare`"
@@ -66,14 +67,14 @@ def shard_files(data_dir: str, split: str) -> List[str]:
 
 def read_labels(path: str) -> List[str]:
     """The class names of a `labels.txt`, index = position."""
-    with open(path, encoding="utf-8") as f:
+    with fileio.open_file(path, encoding="utf-8") as f:
         return [line.rstrip("\n") for line in f if line.strip()]
 
 
 def read_dataset_info(data_dir: str) -> dict:
     """`dataset.json` of a prepared directory, with its labels under `LABELS`."""
     info_path = os.path.join(data_dir, DATASET_FILE)
-    if not os.path.isfile(info_path):
+    if not fileio.isfile(info_path):
         raise FileNotFoundError(f"{info_path} not found: run `videofusion prepare --output {data_dir}` first")
     info = fileio.read_json(info_path)
     info[LABELS] = read_labels(os.path.join(data_dir, LABELS_FILE))

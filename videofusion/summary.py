@@ -18,13 +18,13 @@ import ml_collections
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from videofusion import names, prepared_data, train
+from videofusion import fileio, names, prepared_data, train
 from videofusion.models import build_model
 from videofusion.transforms import ClipSpec
 
 def _with_data_rates(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` with the frame and sample rates of its prepared data, or the defaults without data."""
-    if os.path.isfile(os.path.join(config.data.dir, prepared_data.DATASET_FILE)):
+    if fileio.isfile(os.path.join(config.data.dir, prepared_data.DATASET_FILE)):
         return train.resolve_data_config(config)
     resolved = ml_collections.ConfigDict(config.to_dict())
     resolved.data.fps = float(resolved.data.fps or prepared_data.DEFAULT_FPS)

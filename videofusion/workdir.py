@@ -19,7 +19,7 @@ import keras
 
 from videofusion import config as config_lib
 from videofusion import models  # noqa: F401  (registers the custom layers that loading needs)
-from videofusion import names, prepared_data
+from videofusion import fileio, names, prepared_data
 
 
 class RunPaths:
@@ -35,9 +35,11 @@ class RunPaths:
 
 
 def save_labels(data_dir: str, workdir: str) -> None:
-    """Copies the prepared data's `labels.txt` into the run."""
+    """Copies the prepared data's `labels.txt` (`data_dir` may be a URL: `fileio`) into the run."""
     os.makedirs(workdir, exist_ok=True)
-    shutil.copyfile(os.path.join(data_dir, prepared_data.LABELS_FILE), RunPaths(workdir).labels)
+    with fileio.open_file(os.path.join(data_dir, prepared_data.LABELS_FILE), "rb") as source:
+        with open(RunPaths(workdir).labels, "wb") as target:
+            shutil.copyfileobj(source, target)
 
 
 def load_labels(workdir: str) -> List[str]:

@@ -15,10 +15,9 @@ Example:
 >>> entries, problems = read("ucf101", "/data/UCF101", split=2)  # doctest: +SKIP
 """
 
-import os
 from typing import List, Optional, Tuple
 
-from videofusion import manifest
+from videofusion import fileio, manifest
 from videofusion.recipes import ave, hmdb51, kinetics, ucf101, vggsound
 from videofusion.recipes.common import RecipeError
 
@@ -46,7 +45,7 @@ def read(name: str, root: Optional[str],
     """
     if name not in RECIPES:
         raise RecipeError(f"unknown recipe {name!r}; the recipes are {', '.join(RECIPES)} (--recipe {LIST})")
-    if not root or not os.path.isdir(root):
+    if not root or not fileio.isdir(root):
         raise RecipeError(f"--recipe {name} needs --root, the folder holding the dataset"
                           + (f"; {root} is not a folder" if root else ""))
     module = RECIPES[name]

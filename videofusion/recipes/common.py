@@ -4,7 +4,8 @@ Every recipe reads its files through `text_lines` (plain text, any line ending, 
 `csv_rows`, turns each line into a row with `Rows.add` (a line it cannot use becomes a problem that names
 the file, relative to the dataset root, and the line), and finds its videos through an index of the
 video files under a folder (`index_videos`), built once, so that a dataset of 650,000 clips costs one
-walk of the folder rather than a look-up per row.
+walk of the folder rather than a look-up per row. The dataset root may be a URL (`gs://bucket/UCF101`):
+recipes reach files only through `fileio`, which opens both.
 
 Example:
 
@@ -24,7 +25,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from absl import logging
 
-from videofusion import manifest
+from videofusion import fileio, manifest
 from videofusion.prepared_data import SPLITS
 
 Lines = Iterator[Tuple[int, str]]
@@ -37,7 +38,7 @@ class RecipeError(manifest.ManifestError):
 def annotation_path(root: str, name: str) -> str:
     """`root/name`, an annotation file the dataset must have; raises if it is not there."""
     path = os.path.join(root, name)
-    if not os.path.isfile(path):
+    if not fileio.isfile(path):
         raise RecipeError(f"{root}: {name} not found; is --root the folder that holds the dataset as published "
                           "(see datasets/README.md)?")
     return path
@@ -50,12 +51,12 @@ def where(name: str, line: int) -> str:
 
 def relative(root: str, path: str) -> str:
     """`path` as seen from the dataset root, with `/` separators (how rows and problems name files)."""
-    return os.path.relpath(path, root).replace(os.sep, "/")
+    return fileio.relative(path, root).replace(os.sep, "/")
 
 
 def text_lines(path: str) -> Lines:
     """(line number, text without surrounding whitespace) of each non-blank line; CRLF, LF or a BOM alike."""
-    with open(path, encoding="utf-8-sig", newline=None) as f:
+    with fileio.open_file(path, encoding="utf-8-sig", newline=None) as f:
         for number, line in enumerate(f, start=1):
             text = line.strip()
             if text:
@@ -64,7 +65,7 @@ def text_lines(path: str) -> Lines:
 
 def csv_rows(path: str) -> Iterator[Tuple[int, List[str]]]:
     """(line number, fields) of each non-empty CSV row; quoted fields may hold commas."""
-    with open(path, encoding="utf-8-sig", newline="") as f:
+    with fileio.open_file(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
         for fields in reader:
             if any(field.strip() for field in fields):
@@ -80,7 +81,7 @@ def index_videos(root: str, *folders: str, key: Callable[[str], str]) -> Dict[st
     index: Dict[str, str] = {}
     for folder in folders:
         top = os.path.join(root, folder)
-        for directory, subdirs, files in os.walk(top):
+        for directory, subdirs, files in fileio.walk(top):
             subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
             for name in sorted(files):
                 if name.startswith(".") or os.path.splitext(name)[1].lower() not in manifest.VIDEO_EXTENSIONS:

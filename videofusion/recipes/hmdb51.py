@@ -28,6 +28,7 @@ import os
 import re
 from typing import Optional, Tuple
 
+from videofusion import fileio
 from videofusion.recipes import common
 
 DESCRIPTION = "HMDB51: <class>/*.avi and testTrainMulti_7030_splits/ (--split 1, 2 or 3 → train, test)"
@@ -48,11 +49,11 @@ def parse_split_line(text: str) -> Tuple[str, Optional[str]]:
 def read(root: str, split: int = 1):
     """(entries, problems) of official split `split` (1, 2 or 3) of the HMDB51 copy at `root`."""
     folder = os.path.join(root, SPLIT_FOLDER)
-    if not os.path.isdir(folder):
+    if not fileio.isdir(folder):
         raise common.RecipeError(f"{root}: no {SPLIT_FOLDER}/ folder (unpack test_train_splits.rar there)")
     split_files = sorted(
         (match.group("label"), os.path.join(folder, name))
-        for name in os.listdir(folder)
+        for name in fileio.listdir(folder)
         if (match := SPLIT_FILE.match(name)) and int(match.group("number")) == split
     )
     if not split_files:

@@ -31,12 +31,12 @@ Example:
 """
 
 import functools
-import glob
 import os
 from typing import Dict, List
 
 from absl import logging
 
+from videofusion import fileio
 from videofusion.recipes import common
 
 DESCRIPTION = "Kinetics-400/600/700: annotations/*.csv and train/, val/, test/ clips (missing clips are listed)"
@@ -64,7 +64,7 @@ def clip_name(youtube_id: str, start: float, end: float) -> str:
 def annotation_files(root: str) -> List[str]:
     """The CSVs of the first of `ANNOTATION_FOLDERS` under `root` that has any."""
     for folder in ANNOTATION_FOLDERS:
-        files = sorted(glob.glob(os.path.join(root, folder, "*.csv")))
+        files = fileio.glob(os.path.join(root, folder, "*.csv"))
         if files:
             return files
     raise common.RecipeError(f"{root}: no Kinetics CSV in annotations/ or in the folder itself")
