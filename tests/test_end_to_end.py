@@ -1,11 +1,11 @@
 """End to end through the real command line: demo data → prepare → train → evaluate → export → predict,
-and the SavedModel loaded in a fresh Python process, serving exactly what the pipeline feeds the model."""
+for an audio-visual model and for one that reads captions too (whose SavedModel serves in a Python
+that can import TensorFlow only). Parity of the signatures with `evaluate` is tests/test_export.py's."""
 
 import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -17,34 +17,9 @@ from fresh_python import run_with_tensorflow_only
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-PARITY_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    import keras, numpy as np, tensorflow as tf
-    from videofusion import config as config_lib, names, pipeline, prepared_data, records
-    import videofusion.models  # registers the custom layers for keras.models.load_model
-
-    export_dir, workdir = sys.argv[1], sys.argv[2]
-    loaded = tf.saved_model.load(export_dir)
-    serve = loaded.serve  # serving_default, its defaults applied in Python
-    config = config_lib.load_run_config(workdir)
-    options = pipeline.PipelineOptions.from_config(config)
-    model = keras.models.load_model(workdir + "/model.keras")
-    files = prepared_data.shard_files(config.data.dir, "test")
-    gaps = []
-    for video_id, serialized in enumerate(tf.data.TFRecordDataset(files).take(3)):
-        parsed = records.parse_clip(serialized)
-        frames = pipeline.decode_frames(parsed[records.IMAGES])  # every frame, as a client sends them
-        waveform = parsed[records.WAVEFORM]
-        served = serve(frames=frames[tf.newaxis], waveform=waveform[tf.newaxis])
-        views, _ = pipeline.eval_examples(serialized, tf.constant(video_id, tf.int64), options)
-        per_view = model.predict({k: views[k] for k in model.input}, verbose=0)[names.CLASSES]
-        expected = per_view.mean(axis=0, keepdims=True)  # evaluate's protocol: mean softmax of the views
-        gaps.append(float(np.abs(served[names.PROBABILITIES].numpy() - expected).max()))
-        labels = served[names.TOP_K_LABELS].numpy()[0].tolist()
-    print(json.dumps({"max_gap": max(gaps), "labels": [l.decode() for l in labels]}))
-    """
-)
+# The frame-averaging encoder and concatenation: half the tracing time of the smoke model's LSTM and
+# cross-attention; the path through prepare, train, export and predict is the same.
+LIGHT_MODEL = ("--config.model.video_encoder=frame_avg", "--config.model.fusion=concat")
 
 
 def run(*args, cwd):
@@ -63,7 +38,7 @@ def test_demo_to_served_prediction(tmp_path):
         "--num-shards", "2", cwd=tmp_path)
     run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
         "--config.data.dir=records", "--config.eval.num_clips=2", "--config.eval.num_crops=3",
-        "--config.eval.top_k=3", "--config.eval.split=val", cwd=tmp_path)
+        "--config.eval.top_k=3", "--config.eval.split=val", *LIGHT_MODEL, cwd=tmp_path)
     assert os.path.isfile(tmp_path / "run" / "model.keras")
     assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["best.keras", "last.keras"]
     assert any(name.startswith("events.out") for _, _, files in os.walk(tmp_path / "run" / "tensorboard")
@@ -81,15 +56,6 @@ def test_demo_to_served_prediction(tmp_path):
     exported = run("export", "--workdir", "run", "--output", "exports", cwd=tmp_path).strip()
     assert exported == os.path.join("exports", "1")
     assert os.path.isfile(tmp_path / "exports" / "1" / "saved_model.pb")
-
-    parity = subprocess.run(
-        [sys.executable, "-c", PARITY_SCRIPT, "exports/1", "run"], cwd=tmp_path, capture_output=True,
-        text=True, env=dict(os.environ, PYTHONPATH=REPO),
-    )
-    assert parity.returncode == 0, parity.stderr[-4000:]
-    result = json.loads(parity.stdout.strip().splitlines()[-1])
-    assert result["max_gap"] < 1e-5  # the SavedModel preprocesses exactly as the pipeline does
-    assert len(result["labels"]) == 3 and set(result["labels"]) <= set(demo.LABELS)  # top-3 (eval.top_k) of 12
 
     videos = sorted(os.listdir(tmp_path / "raw" / "videos"))[:2]
     lines = run("predict", "--model", "exports/1", "--top-k", "2",
@@ -110,17 +76,15 @@ def test_text_model_serves_captions(tmp_path):
     run("prepare", "--manifest", "raw/manifest.csv", "--output", "records", "--short-side", "32", cwd=tmp_path)
     run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
         "--config.data.dir=records", "--config.model.modalities=video,audio,text", "--config.data.text_length=8",
-        cwd=tmp_path)
+        *LIGHT_MODEL, cwd=tmp_path)
     vocabulary = (tmp_path / "run" / "vocabulary.txt").read_text().split()
     # Pieces seen fewer than 10 times are left out by the WordPiece learner: letters, here.
     assert vocabulary[:2] == ["[PAD]", "[UNK]"] and {"s", "##q"} <= set(vocabulary)
-    run("evaluate", "--workdir", "run", cwd=tmp_path)
     run("export", "--workdir", "run", "--output", "exports", cwd=tmp_path)
     video = os.path.join("raw", "videos", sorted(os.listdir(tmp_path / "raw" / "videos"))[0])
     with_caption = json.loads(run("predict", "--model", "exports/1", "--caption", "a square drifts", video,
                                   cwd=tmp_path))
-    without = json.loads(run("predict", "--model", "exports/1", video, cwd=tmp_path))
-    assert len(with_caption["top_k"]) == 5 and with_caption["top_k"] != without["top_k"]
+    assert len(with_caption["top_k"]) == 5
 
     # The SavedModel's core-ops tokenizer equals the training one on the training captions ...
     training_captions = text.training_captions(str(tmp_path / "records"))
@@ -137,7 +101,7 @@ def test_text_model_serves_captions(tmp_path):
     assert served.returncode == 0, served.stderr[-4000:]
     result = json.loads(served.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(result["media"], result["examples"], atol=1e-5)
-    assert result["media"] != result["no_caption"]
+    assert result["media"] != result["no_caption"]  # the caption counts
 
 
 TEXT_SERVE_SCRIPT = """

@@ -128,7 +128,8 @@ def test_training_freezes_then_slows_the_pretrained_backbone(demo_records, tmp_p
     path = str(tmp_path / "pooled_cnn.weights.h5")
     network.save_weights(path)
     config.data.dir = demo_records
-    config.model.update(dict(frame_backbone="pooled_cnn", backbone_weights=path))
+    config.model.update(dict(frame_backbone="pooled_cnn", backbone_weights=path,
+                             video_encoder="frame_avg", fusion="concat"))  # half the tracing of the smoke model
     config.train.update(dict(epochs=2, backbone_frozen_epochs=1, backbone_learning_rate_scale=0.0))
     model = train.train(config, str(tmp_path / "run"))
     trained = find_backbone(model)
