@@ -53,3 +53,20 @@ def demo_records(tmp_path_factory, demo_raw):
         prepare.PrepareOptions(manifest=demo_raw, output_dir=output, short_side=32, num_shards=2)
     )
     return output
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, demo_records):
+    """A finished one-epoch run of the smoke config on `demo_records`: the frame-averaging encoder with
+    concatenation (half the tracing of the default), evaluated on 2 clips × 3 crops per video, top-3.
+    Tests read it (and may evaluate it); they write their own outputs elsewhere."""
+    from videofusion import train
+    from videofusion.config import demo_config
+
+    config = demo_config("smoke")
+    config.data.dir = demo_records
+    config.model.update(dict(video_encoder="frame_avg", fusion="concat"))
+    config.eval.update(dict(num_clips=2, num_crops=3, top_k=3))
+    workdir = str(tmp_path_factory.mktemp("smoke_run") / "run")
+    train.train(config, workdir)
+    return workdir

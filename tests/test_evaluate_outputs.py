@@ -2,6 +2,7 @@
 worked out by hand, the files it writes, and (slow) the whole thing on a run trained for real."""
 
 import json
+import pathlib
 
 import cv2
 import numpy as np
@@ -89,16 +90,8 @@ def test_write_report_writes_consistent_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_writes_the_report_of_a_trained_run(demo_records, tmp_path):
-    from videofusion import train
-    from videofusion.config import demo_config
-
-    config = demo_config("smoke")  # one epoch
-    config.data.dir = demo_records
-    config.model.update(dict(video_encoder="frame_avg", fusion="concat"))  # half the tracing of the default
-    workdir = tmp_path / "run"
-    train.train(config, str(workdir))
-
+def test_evaluate_writes_the_report_of_a_trained_run(smoke_run):
+    workdir = pathlib.Path(smoke_run)
     returned = evaluate.evaluate(str(workdir), split="test")
     metrics = json.load(open(workdir / evaluate.METRICS_FILE))
     assert set(metrics) == TOP_LEVEL_KEYS and metrics == json.loads(json.dumps(returned))

@@ -12,26 +12,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import config as config_lib, evaluate, names, pipeline, prepared_data, records, train
+from videofusion import evaluate, names, pipeline, prepared_data, records
 from videofusion import workdir as workdir_lib
 from videofusion.serving import export, predict, signatures
 from fresh_python import run_with_tensorflow_only
 
-TOP_K = 3
+TOP_K = 3  # the smoke run's eval.top_k (conftest.py)
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, demo_records):
-    """A smoke run (2 clips × 3 crops per video in evaluation, top-3) and its export."""
-    config = config_lib.demo_config("smoke")
-    config.data.dir = demo_records
-    config.model.update(dict(video_encoder="frame_avg", fusion="concat"))
-    config.eval.update(dict(num_clips=2, num_crops=3, top_k=TOP_K))
-    root = tmp_path_factory.mktemp("export")
-    workdir = str(root / "run")
-    train.train(config, workdir)
-    return workdir, export.export(workdir, str(root / "exports"))
+def run(tmp_path_factory, smoke_run):
+    """The smoke run (2 clips × 3 crops per video in evaluation, top-3) and its export."""
+    return smoke_run, export.export(smoke_run, str(tmp_path_factory.mktemp("export") / "exports"))
 
 
 @pytest.fixture(scope="module")
