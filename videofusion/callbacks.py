@@ -5,7 +5,8 @@
 - `checkpoints/last.keras` after every epoch and `checkpoints/best.keras` whenever the validation
   accuracy is the best so far;
 - early stopping on the validation accuracy when `train.early_stopping_patience` > 0;
-- `StopOnNaN`: stops at the first step whose loss is not finite, and makes `train` fail with what to try.
+- `StopOnNaN`: stops at the first step whose loss is not finite, and makes `train` fail with what to try;
+- `Backup`: what an interrupted fit resumes from, saved after every epoch (in `WORKDIR/backup`).
 
 Example:
 
@@ -16,14 +17,20 @@ Example:
 
 import math
 import os
+import re
+import shutil
+from typing import List, Optional
 
 import keras
+import numpy as np
 from absl import logging
 
-from videofusion import dashboards, names, prepared_data
+from videofusion import dashboards, fileio, names, prepared_data
 from videofusion import workdir as workdir_lib
 
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.keras", "best.keras"
+_BACKUP_WEIGHTS, _BACKUP_STATE = "state.weights.h5", "state.json"
+_BACKUP_FOLDER = re.compile(r"epoch_(\d+)")
 
 
 def validation_accuracy_key(model: keras.Model) -> str:
@@ -59,6 +66,76 @@ class StopOnNaN(keras.callbacks.Callback):
         """Raises `FloatingPointError` if this guard stopped the training."""
         if self._message:
             raise FloatingPointError(self._message)
+
+
+class Backup(keras.callbacks.Callback):
+    """Saves what an interrupted fit resumes from at the end of every epoch into `folder`; `restore` loads it.
+
+    A saved state is the weights with the optimizer's (`save_weights`: its moments and step count, and so
+    the learning rate schedule's position), the model's other variables, which `save_weights` leaves
+    out (the states of its random-number generators: Keras `SeedGenerator`s of dropout, modality dropout
+    and the frame augmentation), and the number of epochs done. Together with an input pipeline fixed
+    by (seed, epoch) (`pipeline.training_epochs`), a resumed fit then goes on exactly as an
+    uninterrupted one would have. Each state is a folder `epoch_<epochs done>`, written under a
+    temporary name and renamed when complete, the older ones removed after: a kill at any moment
+    leaves a whole state, the previous or the new one. An epoch whose loss is not finite (the NaN guard
+    stopped it) is not saved, so that a rerun with what the guard advises starts from finite weights.
+    """
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self.folder = folder
+
+    def restore(self, model: keras.Model) -> Optional[int]:
+        """Loads the newest saved state into `model` (compiled, built); returns its epochs done (the
+        epoch to go on with), or None when there is none."""
+        saved = [int(match.group(1)) for match in map(_BACKUP_FOLDER.fullmatch, _listdir(self.folder)) if match]
+        if not saved:
+            return None
+        path = os.path.join(self.folder, f"epoch_{max(saved)}")
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(os.path.join(path, _BACKUP_WEIGHTS))
+        state = fileio.read_json(os.path.join(path, _BACKUP_STATE))
+        variables = _variables_weights_leave_out(model)
+        if len(state["random_states"]) != len(variables):
+            raise ValueError(
+                f"{path} holds {len(state['random_states'])} random-generator states, the model has "
+                f"{len(variables)}: it was saved by another model; remove {self.folder} to train this phase anew"
+            )
+        for variable, value in zip(variables, state["random_states"]):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
+        logging.info("Resuming from %s: %d epoch(s) done", path, state["epochs_done"])
+        return state["epochs_done"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            logging.warning("Epoch %d's loss is not finite: not backed up", epoch + 1)
+            return
+        name = f"epoch_{epoch + 1}"
+        path = os.path.join(self.folder, name)
+        tmp = fileio.temp_name(path)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        self.model.save_weights(os.path.join(tmp, _BACKUP_WEIGHTS))
+        fileio.write_json(os.path.join(tmp, _BACKUP_STATE), {
+            "epochs_done": epoch + 1,
+            "random_states": [keras.ops.convert_to_numpy(v).tolist() for v in _variables_weights_leave_out(self.model)],
+        })
+        os.replace(tmp, path)
+        for other in _listdir(self.folder):  # older states, and temporary folders a kill left
+            if other != name:
+                shutil.rmtree(os.path.join(self.folder, other), ignore_errors=True)
+
+
+def _listdir(folder: str) -> List[str]:
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def _variables_weights_leave_out(model: keras.Model) -> list:
+    """The model's variables that `save_weights` does not save: its random-number generators' states."""
+    weights = {id(weight) for weight in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
 
 
 def training_callbacks(config, paths: workdir_lib.RunPaths, model: keras.Model, has_validation: bool):

@@ -171,11 +171,11 @@ class Distribution:
 
         tf.distribute: sharded between workers by data (every worker reads and decodes every shard, in
         the same order since the pipeline is seeded, and keeps its part of each global batch), whatever
-        the number of shards. The AUTO policy is wrong for our pipeline: it shards the files and then,
-        finding the random-seed source that `pipeline.make_dataset` zips in, which it cannot shard, the
-        data too (measured: with two workers and two shards, each worker got 3 of the 12 clips); FILE
-        fails on that source. JAX over N devices: the last batch of an epoch is trimmed to a multiple
-        of N (at most N−1 clips left out of that step), since a batch must split evenly over the devices.
+        the number of shards and however the pipeline reads them (the AUTO policy, measured on an
+        earlier pipeline that zipped in a random-seed source, sharded the files and then the data too:
+        with two workers and two shards, each worker got 3 of the 12 clips). JAX over N devices: the
+        last batch of an epoch is trimmed to a multiple of N (at most N−1 clips left out of that step),
+        since a batch must split evenly over the devices.
         """
         if self.strategy is not None:
             options = tf.data.Options()

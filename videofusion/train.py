@@ -1,13 +1,22 @@
 """Training: config + workdir → TensorBoard logs, per-epoch checkpoints and the final `model.keras`.
 
-Reads top-down: seed and precision → strategy → data → model → fit → save. The fit runs in phases
-(the frame backbone frozen first, if `train.backbone_frozen_epochs`); interrupted runs resume from
-`workdir/backup` (Keras `BackupAndRestore`, one folder per phase) when the same command is run again.
+Reads top-down: strategy → seed and precision → data → model (`start_run`) → fit (`fit`) → save. The
+fit runs in phases (the frame backbone frozen first, if `train.backbone_frozen_epochs`); an interrupted
+run resumes from `workdir/backup` (`callbacks.Backup`, one folder per phase, saved after every epoch)
+when the same command is run again, and ends with the weights an uninterrupted run ends with: the
+training batches of epoch k are fixed by (`train.seed`, k) (`pipeline.training_epochs`) and the backup
+holds the model's random-generator states besides the weights and the optimizer's.
 
 Example:
 
 >>> from videofusion.config import demo_config
 >>> model = train(demo_config(), "runs/demo")  # doctest: +SKIP
+
+`start_run` and `fit` are the steps a caller that times or watches the training loop uses
+(`benchmarks/bench_train.py`):
+
+>>> run = start_run(config, "runs/demo", strategy_lib.make_distribution("default"))  # doctest: +SKIP
+>>> fit(run, extra_callbacks=[timer])  # doctest: +SKIP
 """
 
 import dataclasses
@@ -15,7 +24,7 @@ import hashlib
 import os
 import shutil
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import keras
 import ml_collections
@@ -64,20 +73,25 @@ def _set_up(config: ml_collections.ConfigDict) -> None:
 
 
 @dataclasses.dataclass
-class _Data:
-    train: tf.data.Dataset
+class Data:
+    """A run's input: `train(epoch)` gives the endless training batches from `epoch` on."""
+
+    train: Callable[[int], tf.data.Dataset]
     val: Optional[tf.data.Dataset]
     steps_per_epoch: int
     class_weights: Optional[List[float]]
 
 
 def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_lib.Distribution,
-              labels: List[str]) -> _Data:
+              labels: List[str]) -> Data:
     replicas = distribution.replicas
     batch_size = config.train.batch_size * replicas
-    train_ds = distribution.prepare_dataset(pipeline.make_dataset(
-        config.data.dir, "train", options, batch_size, training=True, seed=config.train.seed
-    ))
+
+    def train_from(epoch: int) -> tf.data.Dataset:
+        return distribution.prepare_dataset(
+            pipeline.training_epochs(config.data.dir, options, batch_size, config.train.seed, first_epoch=epoch)
+        )
+
     try:
         val_ds = distribution.prepare_dataset(
             pipeline.make_dataset(config.data.dir, "val", options, batch_size, training=False)
@@ -89,7 +103,7 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
     steps = recipe.steps_per_epoch(examples, batch_size)
     logging.info("%d training clips, global batch %d (%d replica(s)): %d steps per epoch", examples, batch_size,
                  replicas, steps)
-    return _Data(train_ds, val_ds, steps, _class_weights(config, labels))
+    return Data(train_from, val_ds, steps, _class_weights(config, labels))
 
 
 def _class_weights(config, labels) -> Optional[List[float]]:
@@ -104,17 +118,50 @@ def _class_weights(config, labels) -> Optional[List[float]]:
     return weights
 
 
-def _fit(model, config, data: _Data, paths: workdir_lib.RunPaths, strategy) -> None:
-    """Fits in phases (`finetune.phases`): the backbone frozen for the first epochs, then all of it.
+def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
+    return build_model(
+        config.model, input_shapes(config, spec), num_classes,
+        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
+    )
 
-    Each phase keeps its own backup until the whole fit is done, so a rerun after a crash skips the
-    finished phases (restored, no epochs left) and resumes the interrupted one, its optimizer state
-    and learning-rate schedule position included.
+
+@dataclasses.dataclass
+class Run:
+    """What `fit` needs: the resolved config, the distribution, the input, the model and the run's folder."""
+
+    config: ml_collections.ConfigDict
+    distribution: strategy_lib.Distribution
+    data: Data
+    model: keras.Model
+    paths: workdir_lib.RunPaths
+
+
+def start_run(config: ml_collections.ConfigDict, run_dir: str, distribution: strategy_lib.Distribution) -> Run:
+    """Sets the seed and precision, builds the input and the model, and writes the run's config and
+    labels into `run_dir`; `config` is resolved (`resolve_data_config`)."""
+    _set_up(config)
+    os.makedirs(run_dir, exist_ok=True)
+    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, run_dir, build=True))
+    labels = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABELS]
+    data = _datasets(config, options, distribution, labels)
+    with distribution.scope():
+        model = distribution.prepare_model(_model(config, options.spec, len(labels)))
+    logging.info("Model %s: %d parameters", model.name, model.count_params())
+    paths = workdir_lib.RunPaths(run_dir)
+    os.makedirs(paths.checkpoints, exist_ok=True)
+    config_lib.save_run_config(config, run_dir)
+    workdir_lib.save_labels(config.data.dir, run_dir)
+    return Run(config, distribution, data, model, paths)
+
+
+def fit(run: Run, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> None:
+    """Fits `run.model` in phases (`finetune.phases`): the backbone frozen for the first epochs, then all of it.
+
+    Each phase keeps its backup until the whole fit is done, so a rerun after a crash skips the
+    finished phases (their final state restored) and resumes the interrupted one where its last epoch
+    ended. `extra_callbacks` come first in every phase's callbacks.
     """
-    # Repeated, and `steps_per_epoch` given to `fit`: at the end of a dataset of unknown length (ours),
-    # Keras 3's TensorFlow trainer makes one more call, which raises "out of data" but has still
-    # incremented `optimizer.iterations`, so the schedule would run one step ahead per epoch.
-    train_inputs = pipeline.model_inputs(data.train, model, data.class_weights).repeat()
+    model, config, data, paths = run.model, run.config, run.data, run.paths
     val_inputs = None if data.val is None else pipeline.model_inputs(data.val, model)
     backbone = finetune.find_backbone(model)
     frozen_epochs = config.train.backbone_frozen_epochs if backbone is not None else 0  # audio/text only: one fit
@@ -122,16 +169,22 @@ def _fit(model, config, data: _Data, paths: workdir_lib.RunPaths, strategy) -> N
     for first, end, backbone_trainable in finetune.phases(config.train.epochs, frozen_epochs):
         if backbone is not None:
             backbone.trainable = backbone_trainable
-        with strategy.scope():
+        backup = callbacks_lib.Backup(os.path.join(paths.backup, f"epochs_{first}_{end}"))
+        with run.distribution.scope():
             _compile(model, config, backbone if backbone_trainable else None, data.steps_per_epoch, first)
-        backup = keras.callbacks.BackupAndRestore(os.path.join(paths.backup, f"epochs_{first}_{end}"),
-                                                  delete_checkpoint=False)
+            done = backup.restore(model)
+        start = first if done is None else done
+        if start >= end:  # finished before the interruption
+            continue
         callbacks = callbacks_lib.training_callbacks(config, paths, model, has_validation=data.val is not None)
         try:
+            # Endless, and `steps_per_epoch` given to `fit`: at the end of a dataset of unknown length,
+            # Keras 3's TensorFlow trainer makes one more call, which raises "out of data" but has still
+            # incremented `optimizer.iterations`, so the schedule would run one step ahead per epoch.
             model.fit(
-                train_inputs, steps_per_epoch=data.steps_per_epoch, validation_data=val_inputs,
-                initial_epoch=first, epochs=end,
-                callbacks=[*callbacks, nan_guard, backup], verbose=1 if sys.stderr.isatty() else 2,
+                pipeline.model_inputs(data.train(start), model, data.class_weights),
+                steps_per_epoch=data.steps_per_epoch, validation_data=val_inputs, initial_epoch=start, epochs=end,
+                callbacks=[*extra_callbacks, *callbacks, nan_guard, backup], verbose=1 if sys.stderr.isatty() else 2,
             )
         except tf.errors.DataLossError as error:
             raise pipeline.corrupt_shard_error(config.data.dir, error) from error
@@ -162,13 +215,6 @@ def _compile(model: keras.Model, config, trained_backbone, steps_per_epoch: int,
     )
 
 
-def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
-    return build_model(
-        config.model, input_shapes(config, spec), num_classes,
-        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
-    )
-
-
 def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     """Trains the model `config` describes; writes everything into `workdir`; returns the model.
 
@@ -177,33 +223,17 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     a checksum of its final trainable weights, so that their logs show they ended identical.
     """
     config = resolve_data_config(config)
-    _set_up(config)
     distribution = strategy_lib.make_distribution(config.train.strategy)  # before any TensorFlow op runs
     with distribution.run_dir(workdir) as run_dir:
         if run_dir != workdir:
             _resume_from_chief(workdir, run_dir)
-        model = _train_into(config, run_dir, distribution)
-    return model
-
-
-def _train_into(config, run_dir: str, distribution: strategy_lib.Distribution) -> keras.Model:
-    os.makedirs(run_dir, exist_ok=True)
-    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, run_dir, build=True))
-    labels = prepared_data.read_dataset_info(config.data.dir)[prepared_data.LABELS]
-    data = _datasets(config, options, distribution, labels)
-    with distribution.scope():
-        model = distribution.prepare_model(_model(config, options.spec, len(labels)))
-    logging.info("Model %s: %d parameters", model.name, model.count_params())
-    paths = workdir_lib.RunPaths(run_dir)
-    os.makedirs(paths.checkpoints, exist_ok=True)
-    config_lib.save_run_config(config, run_dir)
-    workdir_lib.save_labels(config.data.dir, run_dir)
-    _fit(model, config, data, paths, distribution)
-    with fileio.atomic_path(paths.model) as tmp:
-        model.save(tmp)  # every worker saves (the tf.distribute convention); the others into their temp folder
-    logging.info("Saved %s; %s's final trainable weights: sha256 %s", paths.model, distribution.task,
-                 trainable_weights_checksum(model))
-    return model
+        run = start_run(config, run_dir, distribution)
+        fit(run)
+        with fileio.atomic_path(run.paths.model) as tmp:
+            run.model.save(tmp)  # every worker saves (the tf.distribute convention); the others into their temp folder
+    logging.info("Saved %s; %s's final trainable weights: sha256 %s", run.paths.model, distribution.task,
+                 trainable_weights_checksum(run.model))
+    return run.model
 
 
 def _resume_from_chief(workdir: str, run_dir: str) -> None:
