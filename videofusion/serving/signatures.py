@@ -100,7 +100,6 @@ class ServingModule(tf.Module):
         self._num_classes = model.output[names.CLASSES].shape[-1]
         self._top_k = min(top_k, self._num_classes)
         self._views = options.num_clips * options.num_crops
-        self._reads = {key: key in model.input for key in (names.FRAMES, names.MEL, names.TOKENS)}
         self.labels_file = tf.saved_model.Asset(labels_path)
         self.labels = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
@@ -189,10 +188,10 @@ class ServingModule(tf.Module):
             _check(tf.shape(waveform)[0] == batch, "frames and waveform must have the same batch size"),
             _check(tf.shape(frames)[1] > 0, "frames has zero frames: a video needs at least one"),
             _check(tf.reduce_min(tf.shape(frames)[2:4]) > 0, "frames has an empty height or width"),
+            # Every model needs one: the clips' audio windows are cut from it (even if only to be ignored).
+            _check(tf.shape(waveform)[1] > 0, "waveform is empty: send the sound of the video, "
+                                              "or zeros of its length for a silent video"),
         ]
-        if self._reads[names.MEL]:
-            checks.append(_check(tf.shape(waveform)[1] > 0, "waveform is empty: send the sound of the video, "
-                                                               "or zeros of its length for a silent video"))
         with tf.control_dependencies(checks):  # nothing reads the inputs before they passed
             frames, waveform = tf.identity(frames), tf.identity(waveform)
             frame_counts = _lengths(num_frames, batch, tf.shape(frames)[1], NUM_FRAMES)
