@@ -91,8 +91,8 @@ class KerasPath:
     """The same preprocessing code in a `tf.function`, then `model.predict`, then the mean per video."""
 
     def __init__(self, workdir: str):
-        config, _, self.model = workdir_lib.load_run(workdir)
-        self.options = pipeline.PipelineOptions.from_config(config)
+        self.config, _, self.model = workdir_lib.load_run(workdir)
+        self.options = pipeline.PipelineOptions.from_config(self.config)
         self.views = self.options.num_clips * self.options.num_crops
         self._inputs = list(self.model.input)
         self.preprocess = tf.function(self._preprocess)
@@ -165,8 +165,7 @@ def measure(scratch: str) -> dict:
         "keras": keras_path.predict,
         "keras_call": keras_path.call_directly,
     }
-    config_dir = workdir_lib.load_run(workdir)[0].data.dir
-    clips = test_clips(config_dir, FLAGS.batch_size)
+    clips = test_clips(keras_path.config.data.dir, FLAGS.batch_size)
     one = interleaved(sides, batch_of(clips[:1]), FLAGS.calls, FLAGS.warmup)
     many = interleaved(sides, batch_of(clips), FLAGS.batch_calls, FLAGS.warmup)
     batch_s = {name: statistics.median(times) for name, times in many.items()}

@@ -58,9 +58,9 @@ def _decoding(config) -> dict:
     }
 
 
-def serving_module(workdir: str) -> signatures.ServingModule:
-    """The run in `workdir` wrapped as the SavedModel's module (top-k outputs for its `eval.top_k`)."""
-    config, _, model = workdir_lib.load_run(workdir)
+def serving_module(workdir: str, config, model) -> signatures.ServingModule:
+    """The run in `workdir` (its `config` and `model`, `workdir.load_run`) wrapped as the SavedModel's
+    module, with top-k outputs for its `eval.top_k`."""
     tokenizer = None
     if names.TEXT in parse_modalities(config.model.modalities):
         tokenizer = wordpiece.CoreWordPiece(text.load_vocabulary(workdir), config.data.text_length)
@@ -74,11 +74,11 @@ def export(workdir: str, output_dir: str, version: Optional[int] = None) -> str:
 
     Raises `FileExistsError` if that version exists.
     """
-    config, labels, _ = workdir_lib.load_run(workdir)
+    config, labels, model = workdir_lib.load_run(workdir)
     target = os.path.join(output_dir, str(version or next_version(output_dir)))
     if os.path.exists(target):
         raise FileExistsError(f"{target} exists: choose another --version, or leave it out for the next one")
-    module = serving_module(workdir)
+    module = serving_module(workdir, config, model)
     staging = fileio.temp_name(target)
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
