@@ -4,10 +4,10 @@ article's network — what one frame can know (the kind of object) when the CNN 
     make train EXP=frame_pooled_cnn     # or all rows: make ablation
 """
 
-from videofusion.config import demo_config
+from videofusion.config import SINGLE_FRAME_EPOCHS, demo_config
 
 
 def get_config(arg: str = ""):
-    config = demo_config(arg)
+    config = demo_config(arg, epochs=SINGLE_FRAME_EPOCHS)
     config.model.update(dict(modalities="video", video_encoder="frame", frame_backbone="pooled_cnn", fusion="concat"))
     return config

@@ -26,6 +26,10 @@ def test_report_makes_one_row_per_run(tmp_path):
         config_lib.save_run_config(config, str(tmp_path / name))
         fileio.write_json(str(tmp_path / name / "metrics.json"),
                           {"accuracy": accuracy, "top_k": 5, "top_k_accuracy": 1.0, "num_parameters": 1234})
+    # The single-frame run's evaluation knew the kind of every clip but picked its direction at random.
+    labels = ["disk-left", "disk-right", "cross-left", "cross-right"]
+    fileio.write_json(str(tmp_path / "frame" / "eval" / "test" / "confusion_matrix.json"),
+                      {"labels": labels, "matrix": [[1, 1, 0, 0], [2, 0, 0, 0], [0, 0, 0, 2], [0, 0, 1, 1]]})
     rows = report.ablation_table([str(tmp_path / "frame"), str(tmp_path / "fusion")]).splitlines()
-    assert rows[2] == "| frame | video | frame | – | 0.300 | 1.000 (5) | 1,234 |"
-    assert rows[3] == "| fusion | video,audio | frame | cross_attention | 1.000 | 1.000 (5) | 1,234 |"
+    assert rows[2] == "| frame | video | frame | – | 0.300 | 1.000 (5) | 1.00 · 0.25 | 1,234 |"
+    assert rows[3] == "| fusion | video,audio | frame | cross_attention | 1.000 | 1.000 (5) | – | 1,234 |"

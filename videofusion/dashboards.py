@@ -19,7 +19,10 @@ callbacks here add:
     `hparams/clips_per_second`, which the hparams table shows for every run side by side.
 
 The confusion matrix costs one more inference pass over the val split per validation (compiled, on
-this process alone: `softmax_function`); the first epoch's clips/s includes the compilation.
+this process alone: `softmax_function`); the first epoch's clips/s includes the compilation. On the
+demo that is 2–8 s an epoch; `train.validation_dashboards=False` leaves out the confusion matrix and
+the sample clips (the hparams metrics, config and session stay), for short runs where it would be a
+large part of the time.
 
 Example (what `callbacks.training_callbacks` does):
 
@@ -214,8 +217,9 @@ class Dashboards(keras.callbacks.Callback):
                              ("hparams/clips_per_second", CLIPS_PER_SECOND)):
                 if key in logs:
                     tf.summary.scalar(tag, float(logs[key]))
-            self._write_confusion_matrix()
-            self._write_sample_clips()
+            if self._config.train.validation_dashboards:
+                self._write_confusion_matrix()
+                self._write_sample_clips()
         self._writer.flush()
         logging.info("Dashboards of epoch %d written in %.1f s", epoch + 1, time.perf_counter() - start)
 
