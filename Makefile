@@ -69,9 +69,9 @@ ablation: data
 bench: install-bench install-beam
 	$(BIN)/python benchmarks/run_benchmarks.py --output results/benchmarks.md
 
-# The accuracy benchmark on a held-out set that needs appearance (about 40 minutes on 2 cores).
+# The accuracy benchmark on a held-out set that needs appearance (an hour or more on 2 cores).
 bench-appearance: install
-	$(BIN)/python benchmarks/bench_appearance.py --epochs 10
+	$(BIN)/python benchmarks/bench_appearance.py --epochs 15
 
 install-bench: $(VENV)/.installed-bench
 
