@@ -55,18 +55,96 @@ def demo_records(tmp_path_factory, demo_raw):
     return output
 
 
+SMOKE_RUN_EPOCHS = 2  # test_dashboards.py checks one logged point per epoch: two make a series
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, demo_records):
-    """A finished one-epoch run of the smoke config on `demo_records`: the frame-averaging encoder with
-    concatenation (half the tracing of the default), evaluated on 2 clips × 3 crops per video, top-3.
-    Tests read it (and may evaluate it); they write their own outputs elsewhere."""
+    """A finished run of the smoke config on `demo_records`, `SMOKE_RUN_EPOCHS` epochs: the frame-averaging
+    encoder with concatenation (half the tracing of the default), evaluated on 2 clips × 3 crops per
+    video, top-3. Tests read it (its files, its TensorBoard logs; they may evaluate it) and write their
+    own outputs elsewhere: test_export, test_evaluate_outputs and test_dashboards share the one training."""
     from videofusion import train
     from videofusion.config import demo_config
 
     config = demo_config("smoke")
     config.data.dir = demo_records
+    config.train.epochs = SMOKE_RUN_EPOCHS
     config.model.update(dict(video_encoder="frame_avg", fusion="concat"))
     config.eval.update(dict(num_clips=2, num_crops=3, top_k=3))
     workdir = str(tmp_path_factory.mktemp("smoke_run") / "run")
     train.train(config, workdir)
     return workdir
+
+
+# The order of the tests for pytest-xdist's `--dist worksteal` (`make test`). Worksteal hands each
+# worker a contiguous share of the collected tests (with 2 workers: the first half, the second half)
+# and, when a worker has run its share, moves the last half of the longest remaining share over to it.
+# In collection (alphabetical) order the first half held both end-to-end tests, the distributed
+# trainings, the export and the dashboards, which then ran one after the other on one worker. Here the
+# long tests are dealt out between the shares (the longest first, each to the share with the fewest
+# seconds so far) and run first within their share; the short ones follow, in collection order, and
+# are what the other worker takes over at the end.
+#
+# (seconds, the tests: node ids or prefixes of node ids; the longest prefix that matches a test wins).
+# Tests that share an expensive fixture of module or session scope form one entry, so that one worker
+# builds it. The seconds are `--durations` of a run with 2 workers on a loaded machine (test_learning's:
+# twice its 153 s alone): only their sizes relative to one another matter. A test not listed counts as
+# short; one that takes more than about 10 s belongs here.
+LONG_TESTS = [
+    (300, ("tests/test_learning.py",)),
+    (235, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py")),  # smoke_run
+    (220, ("tests/test_end_to_end.py::test_text_model_serves_captions",)),
+    (210, ("tests/test_models.py",)),
+    (200, ("tests/test_frame_backbones.py",)),  # its weight_files; the training test is an entry of its own
+    (190, ("tests/test_end_to_end.py::test_demo_to_served_prediction",)),
+    (190, ("tests/test_resume.py",)),
+    (165, ("tests/test_recipe.py",)),
+    (135, ("tests/test_distribution.py::test_two_worker_processes_train_the_smoke_config_to_equal_weights",)),
+    (95, ("tests/test_distribution.py::test_mirrored_strategy_over_two_cpu_devices_trains_the_smoke_config",)),
+    (90, ("tests/test_pipeline.py",)),
+    (85, ("tests/test_train_jax.py",)),
+    (75, ("tests/test_models_jax.py",)),
+    (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
+    (45, ("tests/test_wordpiece.py",)),
+    (40, ("tests/test_frame_preprocessing.py",)),
+    (25, ("tests/test_beam.py",)),
+]
+
+
+def _long_test_entry(nodeid: str):
+    """The index in `LONG_TESTS` of the entry that names `nodeid` most closely, or None."""
+    matches = [(len(p), i) for i, (_, tests) in enumerate(LONG_TESTS) for p in tests
+               if nodeid == p or nodeid.startswith(p + "::") or nodeid.startswith(p + "[")]
+    return max(matches)[1] if matches else None
+
+
+def worksteal_order(items, workers: int):
+    """`items` reordered so that each of the `workers` shares worksteal makes begins with its long tests."""
+    groups = [[] for _ in LONG_TESTS]
+    short = []
+    for item in items:
+        index = _long_test_entry(item.nodeid)
+        (short if index is None else groups[index]).append(item)
+    shares, seconds = [[] for _ in range(workers)], [0.0] * workers
+    for (cost, _), group in sorted(zip(LONG_TESTS, groups), key=lambda entry: -entry[0][0]):
+        if group:
+            lightest = seconds.index(min(seconds))
+            shares[lightest] += group
+            seconds[lightest] += cost
+    ordered, start = [], 0
+    for i, share in enumerate(shares):
+        # Worksteal's shares: len(items) // workers tests to the first, a fair part of the rest to the next, ...
+        while len(ordered) < start and short:
+            ordered.append(short.pop(0))
+        ordered += share
+        start += (len(items) - start) // (workers - i)
+    return ordered + short
+
+
+@pytest.hookimpl(trylast=True)  # after `-k`, `-m` and `--deselect` took theirs out
+def pytest_collection_modifyitems(config, items):
+    # In xdist's workers, which collect (`--dist` reads "no" there); harmless under the other `--dist` modes.
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)
+    if workers > 1:
+        items[:] = worksteal_order(items, workers)

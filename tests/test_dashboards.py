@@ -1,6 +1,8 @@
-"""Dashboards: a real smoke run's logs, read back through a real TensorBoard server's HTTP data API."""
+"""Dashboards: a real smoke run's logs (conftest.py's `smoke_run`, of `SMOKE_RUN_EPOCHS` epochs), read back
+through a real TensorBoard server's HTTP data API."""
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,24 +14,15 @@ import wave
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from videofusion import confusion, dashboards, train
+from videofusion import confusion, dashboards
+from videofusion.callbacks import validation_accuracy_key
 from videofusion.config import demo_config
-from videofusion.workdir import RunPaths, load_labels
+from videofusion.workdir import RunPaths, load_labels, load_run
+from conftest import SMOKE_RUN_EPOCHS as EPOCHS
 
-EPOCHS = 2
 ROOT = "."  # the run TensorBoard names the logdir itself: where `Dashboards` writes
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, demo_records):
-    config = demo_config("smoke")
-    config.data.dir = demo_records
-    config.train.epochs = EPOCHS
-    config.model.update(dict(video_encoder="frame_avg", fusion="concat"))  # half the tracing of the default
-    workdir = str(tmp_path_factory.mktemp("dashboards") / "run")
-    train.train(config, workdir)
-    return workdir
 
 
 def _free_port() -> int:
@@ -169,3 +162,23 @@ def test_hparams_table_has_the_config_fields_and_final_metrics(server):
     assert 0 <= metrics["hparams/val_accuracy"]["value"] <= 1
     assert metrics["hparams/val_loss"]["value"] > 0 and metrics["hparams/clips_per_second"]["value"] > 0
     assert metrics["hparams/val_loss"]["trainingStep"] == EPOCHS - 1
+
+
+@pytest.mark.parametrize("per_validation", [True, False])
+def test_validation_dashboards_switch_leaves_out_the_confusion_matrix_and_clips(smoke_run, tmp_path, per_validation):
+    config, _, model = load_run(smoke_run)
+    config.train.validation_dashboards = per_validation
+    workdir = tmp_path / "run"  # the smoke run's labels, its own TensorBoard folder
+    workdir.mkdir()
+    shutil.copy(RunPaths(smoke_run).labels, RunPaths(str(workdir)).labels)
+    callback = dashboards.Dashboards(config, str(workdir), accuracy_key=validation_accuracy_key(model))
+    callback.set_model(model)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    callback.on_epoch_end(0, {"val_loss": 1.5, validation_accuracy_key(model): 0.5})
+    callback.on_train_end()
+    tags = {value.tag for path in (workdir / "tensorboard").glob("events.out*")
+            for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}
+    assert {"hparams/val_accuracy", "hparams/val_loss", "config"} <= tags
+    assert ("validation/confusion_matrix" in tags) is per_validation
+    assert ("validation/clip_0" in tags) is per_validation

@@ -1,6 +1,10 @@
 """The models import `keras` only: one fusion model, with its on-device frame augmentation, builds and
 trains under the JAX backend (finite losses, every trainable weight moved) and survives a `.keras`
-save and load there, in a fresh process, without TensorFlow ever being imported."""
+save and load there, in a fresh process, without TensorFlow ever being imported.
+
+Its outputs come from `predict_on_batch` (one compiled function), not from calling the model eagerly,
+which under JAX compiles every operation on its own (about as long as the whole fit, here); and XLA's
+CPU compiler is told to optimize less (as in tests/test_train_jax.py). Both change nothing but the speed."""
 
 import json
 import os
@@ -9,6 +13,7 @@ import sys
 import textwrap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 SCRIPT = textwrap.dedent(
     """
@@ -32,11 +37,11 @@ SCRIPT = textwrap.dedent(
     before = [np.array(v) for v in model.trainable_variables]
     history = model.fit(x, {k: np.array([0, 1, 2, 0]) for k in model.output}, epochs=2, verbose=0)
     unchanged = [v.path for v, b in zip(model.trainable_variables, before) if np.array_equal(np.array(v), b)]
-    probabilities = np.asarray(model(x)[names.CLASSES])
+    probabilities = np.asarray(model.predict_on_batch(x)[names.CLASSES])
     tensorflow_imported = "tensorflow" in sys.modules  # before saving: Keras's model.save imports it when installed
     path = os.path.join(sys.argv[1], "model.keras")
     model.save(path)
-    reloaded = np.asarray(keras.models.load_model(path)(x)[names.CLASSES])
+    reloaded = np.asarray(keras.models.load_model(path).predict_on_batch(x)[names.CLASSES])
     print(json.dumps({"backend": keras.config.backend(), "tensorflow_imported": tensorflow_imported,
                       "finite": all(math.isfinite(loss) for loss in history.history["loss"]),
                       "unchanged": unchanged, "num_variables": len(before),
@@ -48,7 +53,7 @@ SCRIPT = textwrap.dedent(
 
 def test_fusion_model_trains_under_jax(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu"))
+                            env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu", XLA_FLAGS=XLA_FLAGS))
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax" and not report["tensorflow_imported"]
