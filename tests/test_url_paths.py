@@ -4,6 +4,7 @@ in memory) reads a manifest, videos, class folders and dataset recipes from it a
 and reports it writes on a disk; the prepared-data readers and media decoding take URLs too."""
 
 import csv
+import itertools
 import json
 import os
 
@@ -16,7 +17,7 @@ from conftest import write_video
 from videofusion import fileio, manifest, media, prepare, prepared_data, recipes
 
 RAM = "ram://test_url_paths"
-ELSEWHERE = f"{RAM}/elsewhere/v3.mp4"  # a video the manifests name by its URL
+_FIXTURE_BUILDS = itertools.count()
 _SPLITS = ["train", "train", "val", "test"]
 
 
@@ -53,22 +54,30 @@ def reports(folder):
 
 
 @pytest.fixture(scope="module")
-def manifests(tmp_path_factory):
-    """(manifest on disk, the same folder copied to RAM/inputs): 3 tiny videos next to the manifest, a
-    corrupt and a missing one, and one named by its URL in both (`ELSEWHERE`)."""
+def ram_root():
+    """A `ram://` folder of its own for each build of this module's fixtures: `ram://` lives as long as the
+    process, and pytest builds module fixtures again when another module's tests ran in between."""
+    return f"{RAM}/build{next(_FIXTURE_BUILDS)}"
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory, ram_root):
+    """(manifest on disk, the same folder copied to `ram_root`/inputs): 3 tiny videos next to the manifest,
+    a corrupt and a missing one, and one named by its URL in both (`ram_root`/elsewhere/v3.mp4)."""
+    elsewhere = f"{ram_root}/elsewhere/v3.mp4"
     folder = tmp_path_factory.mktemp("url_inputs")
     rows = [["path", "label", "split"]]
     for i, split in enumerate(_SPLITS):
         write_video(folder / f"v{i}.mp4", num_frames=10, fps=10, height=32, width=32, audio_seconds=1.0)
-        rows.append([f"v{i}.mp4" if i < 3 else ELSEWHERE, "ab"[i % 2], split])
-    upload(str(folder / "v3.mp4"), ELSEWHERE)
+        rows.append([f"v{i}.mp4" if i < 3 else elsewhere, "ab"[i % 2], split])
+    upload(str(folder / "v3.mp4"), elsewhere)
     os.remove(folder / "v3.mp4")
     (folder / "corrupt.mp4").write_text("this is a text file, not a video")
     rows += [["corrupt.mp4", "a", "train"], ["gone.mp4", "b", "val"]]
     with open(folder / "manifest.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
-    upload(str(folder), f"{RAM}/inputs")
-    return str(folder / "manifest.csv"), f"{RAM}/inputs/manifest.csv"
+    upload(str(folder), f"{ram_root}/inputs")
+    return str(folder / "manifest.csv"), f"{ram_root}/inputs/manifest.csv"
 
 
 def _options(manifest_path, output):
@@ -77,9 +86,9 @@ def _options(manifest_path, output):
 
 
 @pytest.fixture(scope="module")
-def prepared(manifests, tmp_path_factory):
+def prepared(manifests, tmp_path_factory, ram_root):
     """(output on disk, output on RAM) of the local runner, from the manifest on disk and on RAM."""
-    disk, url = str(tmp_path_factory.mktemp("url_out") / "records"), f"{RAM}/records"
+    disk, url = str(tmp_path_factory.mktemp("url_out") / "records"), f"{ram_root}/records"
     prepare.prepare_dataset(_options(manifests[0], disk))
     prepare.prepare_dataset(_options(manifests[1], url))
     return disk, url
@@ -121,13 +130,13 @@ def test_prepared_data_reads_a_url_folder(prepared, tmp_path):
         prepared_data.read_dataset_info(f"{RAM}/nothing")
 
 
-def test_beam_in_memory_reads_and_writes_urls_as_the_local_runner_does_a_disk(manifests, prepared):
+def test_beam_in_memory_reads_and_writes_urls_as_the_local_runner_does_a_disk(manifests, prepared, ram_root):
     """The DirectRunner in this process (in_memory), where `ram://` is visible to its workers."""
     pytest.importorskip("apache_beam", reason="the Beam runner needs the beam extra: make install-beam")
     from videofusion import beam_ingest
 
     disk, _ = prepared
-    url = f"{RAM}/beam_records"
+    url = f"{ram_root}/beam_records"
     beam_ingest.prepare_dataset_beam(_options(manifests[1], url),
                                      ["--direct_num_workers=1", "--direct_running_mode=in_memory"])
     assert files_under(url) == files_under(disk)  # the plan file removed, no temporary file left
