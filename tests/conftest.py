@@ -88,9 +88,10 @@ def smoke_run(tmp_path_factory, demo_records):
 #
 # (seconds, the tests: node ids or prefixes of node ids; the longest prefix that matches a test wins).
 # Tests that share an expensive fixture of module or session scope form one entry, so that one worker
-# builds it. The seconds are `--durations` of a run with 2 workers on a loaded machine (test_learning's:
-# twice its 153 s alone): only their sizes relative to one another matter. A test not listed counts as
-# short; one that takes more than about 10 s belongs here.
+# builds it; an entry that takes some tests of a module leaves none behind that shares a module-scoped
+# fixture with them. The seconds are `--durations` of a run with 2 workers on a loaded machine
+# (test_learning's: twice its 153 s alone): only their sizes relative to one another matter. A test not
+# listed counts as short; one that takes more than about 10 s belongs here.
 LONG_TESTS = [
     (300, ("tests/test_learning.py",)),
     (235, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py")),  # smoke_run
@@ -120,26 +121,46 @@ def _long_test_entry(nodeid: str):
 
 
 def worksteal_order(items, workers: int):
-    """`items` reordered so that each of the `workers` shares worksteal makes begins with its long tests."""
+    """`items` reordered so that each of the `workers` shares worksteal makes begins with its long tests.
+
+    The short tests fill each share up to the size worksteal gives it, a test module at a time, so that
+    no module's tests end one share and begin the next (a process that ran both parts would build the
+    module's fixtures twice); the doctests, which have no fixtures, make up the exact count.
+    """
     groups = [[] for _ in LONG_TESTS]
-    short = []
+    modules, doctests = {}, []  # the short tests by module, in collection order; the doctests
     for item in items:
         index = _long_test_entry(item.nodeid)
-        (short if index is None else groups[index]).append(item)
+        if index is not None:
+            groups[index].append(item)
+        elif isinstance(item, pytest.Function):
+            modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+        else:
+            doctests.append(item)
     shares, seconds = [[] for _ in range(workers)], [0.0] * workers
     for (cost, _), group in sorted(zip(LONG_TESTS, groups), key=lambda entry: -entry[0][0]):
         if group:
             lightest = seconds.index(min(seconds))
             shares[lightest] += group
             seconds[lightest] += cost
-    ordered, start = [], 0
+    short = list(modules.values())
+    ordered, left = [], len(items)
     for i, share in enumerate(shares):
-        # Worksteal's shares: len(items) // workers tests to the first, a fair part of the rest to the next, ...
-        while len(ordered) < start and short:
-            ordered.append(short.pop(0))
-        ordered += share
-        start += (len(items) - start) // (workers - i)
-    return ordered + short
+        # Worksteal's sizes: len(items) // workers to the first share, a fair part of the rest to the next, ...
+        size = left // (workers - i) if i < workers - 1 else len(items)  # ... the last takes the rest
+        left -= size
+        chunk = list(share)
+        while short and len(chunk) + len(short[0]) <= size:
+            chunk += short.pop(0)
+        while doctests and len(chunk) < size:
+            chunk.append(doctests.pop(0))
+        while short and len(chunk) < size:  # no doctest left: a module is split after all
+            chunk.append(short[0].pop(0))
+            if not short[0]:
+                short.pop(0)
+        ordered += chunk
+    assert len(ordered) == len(items)
+    return ordered
 
 
 @pytest.hookimpl(trylast=True)  # after `-k`, `-m` and `--deselect` took theirs out
