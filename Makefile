@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam test demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
+.PHONY: install install-bench install-beam test lint demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
 
 install: $(VENV)/.installed
 
@@ -29,9 +29,13 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The tests of the Beam runner (tests/test_beam.py) run too: `make test` installs the beam extra.
-test: install-beam
+# The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py) run too:
+# `make test` installs the beam extra.
+test: install-beam lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+
+lint: install
+	$(BIN)/ruff check videofusion tests benchmarks experiments setup.py
 
 data: $(DEMO_DATA)/dataset.json
 
@@ -45,12 +49,13 @@ train: install
 evaluate: install
 	$(VF) evaluate --workdir runs/$(EXP) --split test
 
+# The next version, exports/$(EXP)/<N+1>: TF Serving may be serving the versions already there.
 export: install
-	rm -rf exports/$(EXP)
 	$(VF) export --workdir runs/$(EXP) --output exports/$(EXP)
 
+# The newest version under exports/$(EXP) (the largest number).
 predict: install
-	$(VF) predict --model exports/$(EXP)/1 --top-k 3 $(DEMO_RAW)/videos/00024_disk-left-low.mp4 $(DEMO_RAW)/videos/00035_cross-right-high.mp4
+	$(VF) predict --model exports/$(EXP)/$$(ls exports/$(EXP) | grep -xE '[0-9]+' | sort -n | tail -n 1) --top-k 3 $(DEMO_RAW)/videos/00024_disk-left-low.mp4 $(DEMO_RAW)/videos/00035_cross-right-high.mp4
 
 demo: install
 	rm -rf $(DEMO_RAW) $(DEMO_DATA) runs/demo exports/demo

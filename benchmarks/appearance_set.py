@@ -74,8 +74,8 @@ import cv2
 import numpy as np
 from absl import app, flags, logging
 
-from videofusion import fileio
-from videofusion.demo import luminance, write_mp4
+from videofusion import fileio, progress
+from videofusion.ingest.demo_videos import luminance, write_mp4
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 SPLITS = ("train", "val", "test")
@@ -464,7 +464,7 @@ def write_appearance_set(output_dir: str, seed: int = 0, num_train: int = 840, n
     manifest's path. Classes are balanced in every split when its size is a multiple of 10, and clip
     types too when it is a multiple of 50 (of 100 for the test split: 50 per half)."""
     plans = plan_clips(num_train, num_val, num_test)
-    for plan in fileio.progress(plans, desc="appearance clips", unit="clip"):
+    for plan in progress.track(plans, desc="appearance clips", unit="clip"):
         frames, samples = render_clip(plan, seed)
         with fileio.atomic_path(os.path.join(output_dir, plan.path)) as tmp:
             write_mp4(tmp, frames, FPS, samples, SAMPLE_RATE)

@@ -46,8 +46,10 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 import appearance_set  # noqa: E402
-from videofusion import evaluate, names, pipeline, prepared_data, records, text  # noqa: E402
-from videofusion import workdir as workdir_lib  # noqa: E402
+from videofusion.contract import tensors, prepared_folder, record_schema  # noqa: E402
+from videofusion.data import pipeline, caption_tokenizer  # noqa: E402
+from videofusion.evaluation import evaluate  # noqa: E402
+from videofusion import models  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = os.path.join(REPO, "experiments", "fusion_bottleneck.py")
@@ -88,7 +90,7 @@ def ensure_data(work_dir: str) -> tuple:
         start = time.perf_counter()
         appearance_set.write_appearance_set(raw)
         logging.info("Generated the appearance set in %.0f s", time.perf_counter() - start)
-    if not os.path.isfile(os.path.join(prepared, prepared_data.DATASET_FILE)):
+    if not os.path.isfile(os.path.join(prepared, prepared_folder.DATASET_FILE)):
         cli("prepare", "--manifest", manifest, "--output", prepared, "--fps", str(FPS),
             "--short-side", str(IMAGE_SIZE))
     return raw, prepared
@@ -117,24 +119,24 @@ def train_and_evaluate(row: str, prepared: str, run_dir: str, epochs: int, overr
 
 
 def _filenames(serialized: tf.data.Dataset) -> List[str]:
-    context = {records.FILENAME: tf.io.FixedLenFeature([], tf.string)}
-    return [tf.io.parse_single_sequence_example(s, context_features=context)[0][records.FILENAME].numpy().decode()
+    context = {record_schema.FILENAME: tf.io.FixedLenFeature([], tf.string)}
+    return [tf.io.parse_single_sequence_example(s, context_features=context)[0][record_schema.FILENAME].numpy().decode()
             for s in serialized]
 
 
 def video_predictions(run_dir: str, split: str = "test") -> tuple:
     """(filenames, predicted class, true class) of every video of `split`, scored as `evaluate` scores
     them: the mean softmax of each video's views, from the run's model.keras."""
-    config, _, model = workdir_lib.load_run(run_dir)
-    options = pipeline.PipelineOptions.from_config(config, text.tokenizer_for_run(config, run_dir))
-    serialized = tf.data.TFRecordDataset(prepared_data.shard_files(config.data.dir, split))
+    config, _, model = models.load_run(run_dir)
+    options = pipeline.PipelineOptions.from_config(config, caption_tokenizer.tokenizer_for_run(config, run_dir))
+    serialized = tf.data.TFRecordDataset(prepared_folder.shard_files(config.data.dir, split))
     views = serialized.enumerate().map(lambda video_id, s: pipeline.eval_examples(s, video_id, options))
     probabilities, labels, video_ids = [], [], []
     for features, batch_labels in views.unbatch().batch(config.eval.batch_size):
         outputs = model.predict_on_batch({key: features[key] for key in model.input})
-        probabilities.append(np.asarray(outputs[names.CLASSES]))
+        probabilities.append(np.asarray(outputs[tensors.CLASSES]))
         labels.append(batch_labels.numpy())
-        video_ids.append(features[names.VIDEO_ID].numpy())
+        video_ids.append(features[tensors.VIDEO_ID].numpy())
     per_video, targets = evaluate.average_views(
         np.concatenate(probabilities), np.concatenate(labels), np.concatenate(video_ids))
     return _filenames(serialized), per_video.argmax(axis=1), targets
@@ -182,7 +184,7 @@ def main(_):
     if unknown:
         raise app.UsageError(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
     _, prepared = ensure_data(_WORK_DIR.value)
-    counts = prepared_data.read_dataset_info(prepared)[prepared_data.COUNTS]
+    counts = prepared_folder.read_dataset_info(prepared)[prepared_folder.COUNTS]
     figures = {}
     for row in _ROWS.value:
         figures.update(bench_row(row, _WORK_DIR.value, _EPOCHS.value, _OVERRIDES.value))

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from videofusion import names
+from videofusion.contract import tensors
 from videofusion.config import base_config
 from videofusion.models import FrameAugment, InputShapes, build_model
 
@@ -52,10 +52,10 @@ class _StepTimes(keras.callbacks.Callback):
 def _data(frame_size: int, clips: int):
     rng = np.random.default_rng(0)
     features = {
-        names.FRAMES: rng.integers(0, 256, (clips, NUM_FRAMES, frame_size, frame_size, 3), dtype=np.uint8),
-        names.FRAME_MASK: np.ones((clips, NUM_FRAMES), "float32"),
-        names.MEL: rng.normal(size=(clips, MEL_FRAMES, MEL_BINS)).astype("float32"),
-        names.AUDIO_PRESENT: np.ones((clips, 1), "float32"),
+        tensors.FRAMES: rng.integers(0, 256, (clips, NUM_FRAMES, frame_size, frame_size, 3), dtype=np.uint8),
+        tensors.FRAME_MASK: np.ones((clips, NUM_FRAMES), "float32"),
+        tensors.MEL: rng.normal(size=(clips, MEL_FRAMES, MEL_BINS)).astype("float32"),
+        tensors.AUDIO_PRESENT: np.ones((clips, 1), "float32"),
     }
     return features, rng.integers(0, NUM_CLASSES, clips)
 

@@ -39,8 +39,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from videofusion import config as config_lib, pipeline, prepared_data, records  # noqa: E402
-from videofusion.clip_encoder import encode_jpeg  # noqa: E402
+from videofusion import config as config_lib  # noqa: E402
+from videofusion.contract import prepared_folder, record_schema  # noqa: E402
+from videofusion.data import pipeline  # noqa: E402
+from videofusion.ingest.clip_encoder import encode_jpeg  # noqa: E402
 from videofusion.models import FrameAugment, InputShapes, build_model  # noqa: E402
 
 _QUICK = flags.DEFINE_boolean("quick", False, "Small sizes, for a smoke run.")
@@ -65,13 +67,13 @@ def write_shards(directory: str, clips: int, frames_per_clip: int = 32, shards: 
     writers = [tf.io.TFRecordWriter(os.path.join(directory, f"train-{i:05d}-of-{shards:05d}.tfrecord"))
                for i in range(shards)]
     for index in range(clips):
-        clip = records.Clip(
+        clip = record_schema.Clip(
             label_index=index % 4, label_text=str(index % 4), filename=f"{index}.mp4", start_us=0,
             end_us=3_200_000, frame_rate=10.0,
             jpeg_frames=[encode_jpeg(synthetic_frame(rng)) for _ in range(frames_per_clip)],
             waveform=rng.normal(0, 0.1, 51200).astype(np.float32), sample_rate=16000, has_audio=True,
         )
-        writers[index % shards].write(records.encode_clip(clip))
+        writers[index % shards].write(record_schema.encode_clip(clip))
     for writer in writers:
         writer.close()
 
@@ -87,10 +89,10 @@ def decode_only(data_dir: str, num_frames: int, batch_size: int) -> tf.data.Data
     """The same reading, parsing and gathering of `num_frames` JPEGs per clip, then only their decode,
     by the pipeline's own code path (a gather of static length → the unrolled `decode_jpeg`s)."""
     def decode(serialized):
-        jpegs = tf.gather(records.parse_clip(serialized)[records.IMAGES], tf.range(num_frames))
+        jpegs = tf.gather(record_schema.parse_clip(serialized)[record_schema.IMAGES], tf.range(num_frames))
         return pipeline.decode_frames(jpegs)
 
-    files = prepared_data.shard_files(data_dir, "train")
+    files = prepared_folder.shard_files(data_dir, "train")
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,4 +1,4 @@
-"""Benchmark of `videofusion prepare`: its speed next to FFmpeg's own decoder, and its peak memory.
+"""Benchmark of `videofusion prepare`: its speed next to decoding the same files, and its peak memory.
 
 What it measures, in one run, on the same machine:
 
@@ -6,13 +6,30 @@ What it measures, in one run, on the same machine:
    (48 kHz stereo) mp4 clips, then times, interleaved and `--repeats` times each (median kept, after an
    untimed warm-up that also fills the page cache):
      a. `videofusion prepare --workers N` over all of them (a fresh output folder each time);
-     b. `ffmpeg -threads 1 -i CLIP -f null -` for every clip, N at a time (a pool of N processes);
-   and reports `ratio_prepare_vs_ffmpeg` = prepare wall time / ffmpeg wall time. Goal: ≤ 1.3, i.e.
-   prepare costs little more than decoding the files once (its scaling, JPEG, resampling and record
-   writing are cheap next to decoding). Other load on the machine slows the fully parallel ffmpeg side
-   most, so the ratio of CPU seconds (`ratio_prepare_vs_ffmpeg_cpu`) is reported beside it.
-   With `--beam` (the default; needs `make install-beam`) a third side is timed in the same rounds:
-     c. `videofusion prepare --runner beam --workers N`: the Beam DirectRunner, N worker processes;
+     b. `decode`, the reference: every clip demuxed and decoded, every video and audio frame, by PyAV
+        (the FFmpeg build prepare decodes with), one decoder thread per video as prepare's workers use,
+        the clips shared out over N worker processes started as prepare starts its own, the frames
+        dropped (`_DECODE_ONLY`): prepare's decoding and nothing else;
+     c. `ffmpeg -threads 1 -i CLIP -f null -` for every clip, N at a time (a pool of N processes);
+   and reports `ratio_prepare_vs_decode` = prepare wall time / decode wall time, and the same of CPU
+   seconds (`ratio_prepare_vs_decode_cpu`). Goal: ≤ 1.1, i.e. prepare costs little more than decoding
+   the files once (its scaling, JPEG, resampling and record writing are cheap next to decoding).
+   `ratio_prepare_vs_ffmpeg_cli` (and `_cpu`) compare with the ffmpeg command line, the earlier
+   reference, kept for comparison though not the same work: `-threads 1` sets its decoders' threads,
+   but ffmpeg (7 and later) still runs the demuxer, each decoder, filter graph, encoder and the muxer
+   in threads of their own (13 threads for one clip), so one clip runs on up to 2 cores where a prepare
+   worker runs on one, and on a loaded machine its threads draw more CPU time than prepare's; it is
+   also another FFmpeg build (the static ffmpeg of imageio-ffmpeg), and it converts the audio to
+   16-bit PCM for its null output.
+   Where prepare's time goes beyond decoding (`stages_cpu_s_per_video_minute`, `stage_shares`): one
+   worker's thread CPU seconds per minute of video, measured in this process on `--stage_clips` clips
+   (each clip's fastest of `--repeats` runs): the decoding (demuxing and decoding alone, as in
+   `decode`), FFmpeg's scaling and colour conversion of the kept frames, their JPEG encoding, the
+   audio's downmixing and resampling, the records (protobuf, TFRecord framing), and the rest (the
+   Python loop of `media.py`: sampling by timestamp, segments). The stages' own timers miss what they
+   cost the decoder by evicting its data from the CPU caches, which lands in the rest.
+   With `--beam` (the default; needs `make install-beam`) another side is timed in the same rounds:
+     d. `videofusion prepare --runner beam --workers N`: the Beam DirectRunner, N worker processes;
    and `ratio_beam_vs_local` = its wall time / that of a. (no goal: the figure is recorded). Where the
    difference goes: `beam_fixed_seconds` is an empty pipeline of the same shape on the same runner
    (importing Beam, building and pickling the pipeline, starting the job service and N worker processes,
@@ -34,12 +51,15 @@ installs with the pinned `imageio-ffmpeg` wheel):
 
     .venv/bin/python benchmarks/bench_prepare.py
     .venv/bin/python benchmarks/bench_prepare.py --num_clips 4 --clip_seconds 2 --long_seconds 20 --repeats 1
+    .venv/bin/python benchmarks/bench_prepare.py --nobeam --long_seconds 20 --repeats 5   # speed only, steadier
 
 Progress goes to the log (stderr); the last line of stdout is one JSON object with every figure.
 """
 
+import collections
 import concurrent.futures
 import csv
+import functools
 import importlib.util
 import json
 import os
@@ -64,6 +84,7 @@ flags.DEFINE_string("clip_preset", "medium", "x264 preset of the clips (medium: 
 flags.DEFINE_integer("video_fps", 30, "Frame rate of the generated videos.")
 flags.DEFINE_integer("workers", os.cpu_count() or 1, "prepare --workers, and parallel ffmpeg processes.")
 flags.DEFINE_integer("repeats", 3, "Timed runs of each side (median kept).")
+flags.DEFINE_integer("stage_clips", 4, "Clips whose per-stage CPU time is measured (0: none).")
 flags.DEFINE_boolean("beam", True, "Also time `prepare --runner beam` (the DirectRunner) on the same clips.")
 flags.DEFINE_float("long_seconds", 600.0, "Length of the long 1080p video for the memory check.")
 flags.DEFINE_float("poll_seconds", 0.02, "Interval between two looks at the process tree's memory.")
@@ -228,13 +249,57 @@ def run_ffmpeg(ffmpeg: str, paths, workers: int) -> tuple:
     return time.monotonic() - started, _children_cpu_s() - cpu
 
 
+# The reference: what prepare decodes, as prepare decodes it (`media._decode`: PyAV, the video's and the
+# audio's packets of one demuxer, `thread_count` decoder threads), in a pool of worker processes started
+# as prepare starts its own (`prepare._start_method`: forked on Linux) and fed one video at a time, the
+# frames dropped. It imports PyAV only: prepare's own start (its imports) counts against prepare.
+_DECODE_ONLY = """
+import multiprocessing
+import sys
+
+import av
+
+
+def decode(path, threads):
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        video.codec_context.thread_count = threads
+        for packet in container.demux(video, *container.streams.audio[:1]):
+            packet.decode()
+
+
+if __name__ == "__main__":
+    workers, paths = int(sys.argv[1]), sys.argv[2:]
+    threads = 1 if workers > 1 else 0  # prepare's EncodeParams.decoder_threads
+    if workers == 1:
+        for path in paths:
+            decode(path, threads)
+    else:
+        method = "fork" if sys.platform == "linux" else "spawn"
+        with multiprocessing.get_context(method).Pool(min(workers, len(paths))) as pool:
+            list(pool.starmap(decode, [(path, threads) for path in paths], chunksize=1))
+"""
+
+
+def run_decode(paths, workers: int) -> tuple:
+    """(wall seconds, CPU seconds) of the reference `_DECODE_ONLY` over `paths` with `workers` processes."""
+    script = os.path.join(FLAGS.work_dir, "decode_only.py")
+    if not os.path.isfile(script):
+        with open(script, "w") as f:
+            f.write(_DECODE_ONLY)
+    cpu, started = _children_cpu_s(), time.monotonic()
+    subprocess.run([sys.executable, script, str(workers), *paths], check=True)
+    return time.monotonic() - started, _children_cpu_s() - cpu
+
+
 def _warm_up(ffmpeg: str, manifest: str, paths, workers: int):
     """Reads every file (page cache), then runs each side once untimed (shared libraries, .pyc files)."""
     for path in paths:
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass
-    logging.info("Warm-up: ffmpeg %.1f s, prepare %.1f s (untimed)",
+    logging.info("Warm-up: decode %.1f s, ffmpeg %.1f s, prepare %.1f s (untimed)", run_decode(paths, workers)[0],
                  run_ffmpeg(ffmpeg, paths, workers)[0], run_prepare(manifest, workers, "warm-up")[0])
     if FLAGS.beam:
         logging.info("Warm-up: prepare --runner beam %.1f s (untimed)",
@@ -242,18 +307,20 @@ def _warm_up(ffmpeg: str, manifest: str, paths, workers: int):
 
 
 def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dict:
-    """Times prepare and the ffmpeg pool over the same clips, interleaved, alternating which goes first."""
+    """Times prepare, the decode reference and the ffmpeg pool over the same clips, interleaved, each round
+    in another order."""
     paths = _video_paths(manifest)
     _warm_up(ffmpeg, manifest, paths, workers)
-    runs = {"prepare": [], "ffmpeg": []}
+    sides = {"prepare": lambda: run_prepare(manifest, workers, "speed"),
+             "decode": lambda: run_decode(paths, workers),
+             "ffmpeg": lambda: run_ffmpeg(ffmpeg, paths, workers)}
+    if FLAGS.beam:
+        sides["beam"] = lambda: run_prepare(manifest, workers, "beam", "beam")
+    names = list(sides)
+    runs = {side: [] for side in names}
     for repeat in range(repeats):
-        sides = [("prepare", lambda: run_prepare(manifest, workers, "speed")),
-                 ("ffmpeg", lambda: run_ffmpeg(ffmpeg, paths, workers))]
-        if FLAGS.beam:
-            runs.setdefault("beam", [])
-            sides.insert(1, ("beam", lambda: run_prepare(manifest, workers, "beam", "beam")))
-        for side, run in sides if repeat % 2 == 0 else sides[::-1]:
-            wall, cpu = run()
+        for side in names[repeat % len(names):] + names[:repeat % len(names)]:
+            wall, cpu = sides[side]()
             runs[side].append((wall, cpu))
             logging.info("Run %d/%d %-7s: %6.2f s wall, %6.2f s CPU, load average %.2f",
                          repeat + 1, repeats, side, wall, cpu, os.getloadavg()[0])
@@ -265,29 +332,101 @@ def measure_speed(ffmpeg: str, manifest: str, workers: int, repeats: int) -> dic
         result[f"{side}_cpu_seconds"] = round(statistics.median(c for _, c in values), 3)
         result[f"{side}_seconds_all"] = [round(w, 3) for w, _ in values]
         result[f"{side}_video_seconds_per_second"] = round(video_s / result[f"{side}_seconds"], 2)
-    result["ratio_prepare_vs_ffmpeg"] = round(result["prepare_seconds"] / result["ffmpeg_seconds"], 3)
-    # CPU seconds hardly depend on other load on the machine, which slows the parallel side most.
-    cpu_ratio = result["prepare_cpu_seconds"] / result["ffmpeg_cpu_seconds"]
-    result["ratio_prepare_vs_ffmpeg_cpu"] = round(cpu_ratio, 3)
+    # CPU seconds hardly depend on other load on the machine, which slows the parallel sides most.
+    for reference, name in (("decode", "decode"), ("ffmpeg", "ffmpeg_cli")):
+        result[f"ratio_prepare_vs_{name}"] = round(result["prepare_seconds"] / result[f"{reference}_seconds"], 3)
+        result[f"ratio_prepare_vs_{name}_cpu"] = round(
+            result["prepare_cpu_seconds"] / result[f"{reference}_cpu_seconds"], 3)
     if FLAGS.beam:
         result["ratio_beam_vs_local"] = round(result["beam_seconds"] / result["prepare_seconds"], 3)
         result["ratio_beam_vs_local_cpu"] = round(result["beam_cpu_seconds"] / result["prepare_cpu_seconds"], 3)
     return result
 
 
+def _stage_timers(stages: collections.Counter):
+    """Wraps the functions of prepare's per-video work that make each stage, adding their thread CPU
+    seconds to `stages`; returns a function that unwraps them."""
+    from videofusion.contract import record_schema
+    from videofusion.ingest import clip_encoder, media, tfrecord_writer
+
+    wrapped = [(media, "_picture", "scale_colour"), (clip_encoder, "encode_bgr_jpeg", "jpeg"),
+               (media._AudioTrack, "push", "audio"), (media._AudioTrack, "finish", "audio"),
+               (media._AudioTrack, "take", "audio"), (record_schema, "encode_clip", "records"),
+               (tfrecord_writer, "frame_record", "records")]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
+
+    def timed(function, stage):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                stages[stage] += time.thread_time() - start
+        return wrapper
+
+    for (owner, name, stage), (_, _, function) in zip(wrapped, originals):
+        setattr(owner, name, timed(function, stage))
+    return lambda: [setattr(owner, name, function) for owner, name, function in originals]
+
+
+def _decode_only_seconds(path: str) -> float:
+    """Thread CPU seconds of the reference's decoding of `path` (one decoder thread), in this process."""
+    start = time.thread_time()
+    with av.open(path) as container:
+        video = container.streams.video[0]
+        video.thread_type, video.codec_context.thread_count = "AUTO", 1
+        for packet in container.demux(video, *container.streams.audio[:1]):
+            packet.decode()
+    return time.thread_time() - start
+
+
+def measure_stages(paths, repeats: int) -> dict:
+    """Thread CPU seconds per minute of video of each stage of prepare's per-video work (one worker,
+    `clip_encoder.encode_video` as prepare's workers run it), each clip's fastest of `repeats` runs."""
+    from videofusion.ingest import clip_encoder, manifest, prepare
+
+    params = prepare.PrepareOptions(output_dir="", workers=FLAGS.workers).encode_params()
+    best = collections.defaultdict(dict)
+    for _ in range(repeats):
+        for index, path in enumerate(paths):
+            stages = collections.Counter(decode=_decode_only_seconds(path))
+            restore = _stage_timers(stages)
+            try:
+                start = time.thread_time()
+                task = prepare.encode_task(manifest.Entry(path=path, resolved=path, label="a"), 0, params,
+                                           os.path.join(FLAGS.work_dir, "stages.part"))
+                if clip_encoder.encode_video(task).error is not None:
+                    raise RuntimeError(f"prepare's worker could not encode {path}")
+                stages["total"] = time.thread_time() - start
+            finally:
+                restore()
+            for stage, seconds in stages.items():
+                best[index][stage] = min(best[index].get(stage, seconds), seconds)
+    minutes = len(paths) * FLAGS.clip_seconds / 60
+    totals = {stage: sum(clip[stage] for clip in best.values()) / minutes for stage in best[0]}
+    totals["rest"] = totals["total"] - sum(v for k, v in totals.items() if k != "total")
+    order = ["decode", "scale_colour", "jpeg", "audio", "records", "rest"]
+    return {
+        "stages_cpu_s_per_video_minute": {stage: round(totals.get(stage, 0.0), 3) for stage in order + ["total"]},
+        "stage_shares": {stage: round(totals.get(stage, 0.0) / totals["total"], 3) for stage in order},
+        "stage_clips": len(paths),
+    }
+
+
 # The shape of the Beam runner's pipeline (spread, work, group, write) with nothing to do; its steps refer
-# to videofusion.beam_ingest, so that every worker imports it (and PyAV, OpenCV) as in a real run.
+# to videofusion.ingest.beam_runner, so that every worker imports it (and PyAV, OpenCV) as in a real run.
 _EMPTY_PIPELINE = """
 import sys
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
-from videofusion import beam_ingest
+from videofusion.ingest import beam_runner
 workers = int(sys.argv[1])
 options = PipelineOptions([f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"])
 with beam.Pipeline(options=options) as pipeline:
     _ = (pipeline | beam.Create(range(4 * workers)) | beam.Reshuffle()
-         | beam.Map(lambda i: (i % workers, beam_ingest.PLAN_FILE)) | beam.GroupByKey()
-         | beam.Map(lambda group: (group[0], beam_ingest.METRICS_NAMESPACE)))
+         | beam.Map(lambda i: (i % workers, beam_runner.PLAN_FILE)) | beam.GroupByKey()
+         | beam.Map(lambda group: (group[0], beam_runner.METRICS_NAMESPACE)))
 """
 
 
@@ -308,8 +447,8 @@ def measure_beam_overhead(speed: dict, workers: int, repeats: int) -> dict:
     same runner, Beam's import within it) and the rest per video (records through the runner). The CPU
     seconds, which other load on the machine hardly changes, split it more reliably than wall time."""
     fixed, fixed_cpu = _median_python_seconds(repeats, "-c", _EMPTY_PIPELINE, str(workers))
-    with_beam, _ = _median_python_seconds(repeats, "-c", "import videofusion.prepare, apache_beam")
-    without, _ = _median_python_seconds(repeats, "-c", "import videofusion.prepare")
+    with_beam, _ = _median_python_seconds(repeats, "-c", "import videofusion.ingest.prepare, apache_beam")
+    without, _ = _median_python_seconds(repeats, "-c", "import videofusion.ingest.prepare")
     output = os.path.join(FLAGS.work_dir, "out-beam")
     records = sum(os.path.getsize(os.path.join(output, name)) for name in os.listdir(output)
                   if name.endswith(".tfrecord"))
@@ -423,9 +562,14 @@ def main(argv):
                         FLAGS.clip_preset)
     long_video = make_videos("long", 1, FLAGS.long_seconds, 1920, 1080, "ultrafast")
     result = measure_speed(ffmpeg, clips, FLAGS.workers, FLAGS.repeats)
-    logging.info("Speed: prepare %.2f s, ffmpeg %.2f s, ratio %.3f (goal <= 1.3); CPU seconds ratio %.3f",
-                 result["prepare_seconds"], result["ffmpeg_seconds"], result["ratio_prepare_vs_ffmpeg"],
-                 result["ratio_prepare_vs_ffmpeg_cpu"])
+    logging.info("Speed: prepare %.2f s, decode %.2f s, ratio %.3f (goal <= 1.1), CPU seconds ratio %.3f; "
+                 "ffmpeg %.2f s, ratio %.3f, CPU seconds ratio %.3f",
+                 result["prepare_seconds"], result["decode_seconds"], result["ratio_prepare_vs_decode"],
+                 result["ratio_prepare_vs_decode_cpu"], result["ffmpeg_seconds"], result["ratio_prepare_vs_ffmpeg_cli"],
+                 result["ratio_prepare_vs_ffmpeg_cli_cpu"])
+    if FLAGS.stage_clips:
+        result.update(measure_stages(_video_paths(clips)[: FLAGS.stage_clips], max(2, FLAGS.repeats)))
+        logging.info("CPU seconds per minute of video, one worker: %s", result["stages_cpu_s_per_video_minute"])
     if FLAGS.beam:
         result.update(measure_beam_overhead(result, FLAGS.workers, FLAGS.repeats))
         logging.info("Beam DirectRunner: %.2f s, %.3f × the local runner, %.2f s more (%.2f CPU s); an empty "

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from videofusion import demo, prepare  # noqa: E402
+from videofusion.ingest import demo_videos, prepare  # noqa: E402
 
 TONE_HZ = 440.0
 
@@ -27,7 +27,7 @@ def gradient_frames(num_frames: int, height: int, width: int) -> np.ndarray:
 def write_video(path, num_frames=50, fps=25, height=48, width=64, audio_seconds=2.0, tone_hz=TONE_HZ):
     """Writes a real H.264 (+ AAC when `audio_seconds`) mp4 and returns its path as a string."""
     samples = tone(tone_hz, audio_seconds) if audio_seconds else None
-    demo.write_mp4(str(path), gradient_frames(num_frames, height, width), fps, samples, 16000)
+    demo_videos.write_mp4(str(path), gradient_frames(num_frames, height, width), fps, samples, 16000)
     return str(path)
 
 
@@ -39,9 +39,9 @@ def tone_video(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory):
-    """36 demo videos of 32×32 pixels, 1 s, and their manifest (demo.demo_split: 12 train, 12 val, 12
+    """36 demo videos of 32×32 pixels, 1 s, and their manifest (demo_videos.demo_split: 12 train, 12 val, 12
     test, each one video of every class)."""
-    return demo.write_demo_dataset(str(tmp_path_factory.mktemp("demo_raw")), num_videos=36, seed=0, size=32,
+    return demo_videos.write_demo_dataset(str(tmp_path_factory.mktemp("demo_raw")), num_videos=36, seed=0, size=32,
                                    duration_s=1.0)
 
 
@@ -64,8 +64,8 @@ def smoke_run(tmp_path_factory, demo_records):
     encoder with concatenation (half the tracing of the default), evaluated on 2 clips × 3 crops per
     video, top-3. Tests read it (its files, its TensorBoard logs; they may evaluate it) and write their
     own outputs elsewhere: test_export, test_evaluate_outputs and test_dashboards share the one training."""
-    from videofusion import train
     from videofusion.config import demo_config
+    from videofusion.training import train
 
     config = demo_config("smoke")
     config.data.dir = demo_records

@@ -1,4 +1,4 @@
-"""`prepare --runner beam` (beam_ingest.py) on the DirectRunner in multi-processing mode: the local runner's
+"""`prepare --runner beam` (beam_runner.py) on the DirectRunner in multi-processing mode: the local runner's
 records, reports and resumption, and no temporary file left behind."""
 
 import csv
@@ -10,13 +10,14 @@ import sys
 import tempfile
 
 import pytest
-
 from conftest import write_video
-from videofusion import prepare, prepared_data
+
+from videofusion.contract import prepared_folder
+from videofusion.ingest import prepare
 
 pytest.importorskip("apache_beam", reason="the Beam runner needs the beam extra: make install-beam")
 
-from videofusion import beam_ingest  # noqa: E402
+from videofusion.ingest import beam_runner  # noqa: E402
 
 _BEAM_ARGS = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
 _SPLITS = ["train", "train", "train", "train", "val", "test"]
@@ -37,7 +38,7 @@ def _read_records(path):
 def _records_by_split(folder):
     return {split: sorted(r for name in os.listdir(folder) if name.startswith(split + "-")
                           for r in _read_records(os.path.join(folder, name)))
-            for split in prepared_data.SPLITS}
+            for split in prepared_folder.SPLITS}
 
 
 def _every_file(folder):
@@ -45,8 +46,8 @@ def _every_file(folder):
 
 
 def _dataset_info(folder):
-    info = json.load(open(os.path.join(folder, prepared_data.DATASET_FILE)))
-    del info[prepared_data.PARAMETERS]["output_dir"]
+    info = json.load(open(os.path.join(folder, prepared_folder.DATASET_FILE)))
+    del info[prepared_folder.PARAMETERS]["output_dir"]
     return info
 
 
@@ -75,7 +76,7 @@ def local_and_beam(inputs, tmp_path_factory):
     """(local output, Beam output, Beam's summary) of the same inputs and options."""
     local, beam = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("beam")
     prepare.prepare_dataset(_options(inputs, local))
-    summary = beam_ingest.prepare_dataset_beam(_options(inputs, beam), _BEAM_ARGS)
+    summary = beam_runner.prepare_dataset_beam(_options(inputs, beam), _BEAM_ARGS)
     return str(local), str(beam), summary
 
 
@@ -88,14 +89,14 @@ def test_beam_writes_the_records_and_reports_of_the_local_runner(local_and_beam)
         if name.endswith(".tfrecord"):
             assert open(os.path.join(beam, name), "rb").read() == open(os.path.join(local, name), "rb").read()
     assert _dataset_info(beam) == _dataset_info(local)
-    assert summary[prepared_data.COUNTS] == {"train": 8, "val": 2, "test": 2}
-    assert summary[prepared_data.VIDEOS] == {"train": 4, "val": 1, "test": 1}
-    assert summary[prepared_data.NUM_ERRORS] == 2
-    errors = [json.loads(line) for line in open(os.path.join(beam, prepared_data.ERRORS_FILE))]
+    assert summary[prepared_folder.COUNTS] == {"train": 8, "val": 2, "test": 2}
+    assert summary[prepared_folder.VIDEOS] == {"train": 4, "val": 1, "test": 1}
+    assert summary[prepared_folder.NUM_ERRORS] == 2
+    errors = [json.loads(line) for line in open(os.path.join(beam, prepared_folder.ERRORS_FILE))]
     assert [(e["path"], e["reason"].split(":")[0]) for e in errors] == [
         ("corrupt.mp4", "cannot decode"), ("gone.mp4", "file not found")]
-    assert open(os.path.join(beam, prepared_data.ERRORS_FILE)).read() == \
-        open(os.path.join(local, prepared_data.ERRORS_FILE)).read()
+    assert open(os.path.join(beam, prepared_folder.ERRORS_FILE)).read() == \
+        open(os.path.join(local, prepared_folder.ERRORS_FILE)).read()
 
 
 def test_the_command_line_resumes_a_beam_run_redoing_only_missing_shards(inputs, local_and_beam, tmp_path):
@@ -115,17 +116,17 @@ def test_the_command_line_resumes_a_beam_run_redoing_only_missing_shards(inputs,
     assert "Beam (DirectRunner): 2 videos into 1 shards" in finished.stderr
     assert _every_file(output) == _every_file(local)
     assert _records_by_split(str(output)) == _records_by_split(local)
-    assert _dataset_info(str(output))[prepared_data.COUNTS] == _dataset_info(local)[prepared_data.COUNTS]
+    assert _dataset_info(str(output))[prepared_folder.COUNTS] == _dataset_info(local)[prepared_folder.COUNTS]
 
 
 def test_dataflow_refuses_local_paths_that_its_workers_cannot_open(inputs, tmp_path):
     """Before anything runs (URLs themselves: tests/test_url_paths.py)."""
     dataflow = ["--runner=DataflowRunner"]
-    with pytest.raises(beam_ingest.BeamSetupError, match=f"{tmp_path}: Dataflow's .* so --output must be URLs"):
-        beam_ingest.prepare_dataset_beam(_options(inputs, tmp_path), dataflow)
+    with pytest.raises(beam_runner.BeamSetupError, match=f"{tmp_path}: Dataflow's .* so --output must be URLs"):
+        beam_runner.prepare_dataset_beam(_options(inputs, tmp_path), dataflow)
     video = os.path.join(os.path.dirname(inputs), "v0.mp4")
-    with pytest.raises(beam_ingest.BeamSetupError, match=f"{video}: .* the videos must be URLs .*8 local paths"):
-        beam_ingest.prepare_dataset_beam(_options(inputs, "ram://test_beam/out"), dataflow)
+    with pytest.raises(beam_runner.BeamSetupError, match=f"{video}: .* the videos must be URLs .*8 local paths"):
+        beam_runner.prepare_dataset_beam(_options(inputs, "ram://test_beam/out"), dataflow)
 
 
 def test_a_video_that_fails_on_a_worker_is_reported_and_leaves_no_temporary_file(inputs, tmp_path, monkeypatch):
@@ -136,7 +137,7 @@ def test_a_video_that_fails_on_a_worker_is_reported_and_leaves_no_temporary_file
              "start": "soon"}
     os.makedirs(tmp_path / "worker_tmp")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "worker_tmp"))  # where the worker's chunk goes
-    shard, (position, result, records) = beam_ingest.encode_planned_video(
+    shard, (position, result, records) = beam_runner.encode_planned_video(
         json.dumps({"shard": "train-00000-of-00001.tfrecord", "position": 3, "entry": entry}), {"a": 0}, params)
     assert (shard, position, result.clips, records) == ("train-00000-of-00001.tfrecord", 3, 0, b"")
     assert result.error.startswith("failed on a Beam worker: TypeError: ")

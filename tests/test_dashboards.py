@@ -16,10 +16,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import confusion, dashboards
-from videofusion.callbacks import validation_accuracy_key
+from videofusion.data import pipeline
+from videofusion.evaluation import confusion, evaluate
+from videofusion.training import dashboards
+from videofusion.training.callbacks import validation_accuracy_key
 from videofusion.config import demo_config
-from videofusion.workdir import RunPaths, load_labels, load_run
+from videofusion.models import load_run
+from videofusion.run_folder import RunPaths, load_labels
 from conftest import SMOKE_RUN_EPOCHS as EPOCHS
 
 ROOT = "."  # the run TensorBoard names the logdir itself: where `Dashboards` writes
@@ -106,14 +109,30 @@ def _png(server, plugin: str, tag: str) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
+def _val_confusion_matrix(workdir: str) -> tuple:
+    """(confusion matrix, labels) of the run's final model on the val split, each video scored by the mean
+    softmax of its views, as `videofusion evaluate` does."""
+    config, labels, model = load_run(workdir)
+    options = pipeline.PipelineOptions.from_config(config)
+    dataset = pipeline.make_dataset(config.data.dir, "val", options, config.eval.batch_size, training=False)
+    per_video, targets = evaluate.average_views(*evaluate._predict_views(model, dataset))
+    top_two = np.sort(per_video, axis=1)[:, -2:]
+    assert (top_two[:, 1] - top_two[:, 0] > 1e-5).all(), "a near tie: the dashboard's argmax may differ"
+    return confusion.confusion_matrix(targets, per_video.argmax(axis=1), len(labels)), labels
+
+
 @pytest.mark.slow
 def test_images_show_the_confusion_matrix_and_sample_clips(server, smoke_run):
     tags = server.json("/data/plugin/images/tags")[ROOT]
     clips = sorted(tag for tag in tags if tag.startswith("validation/clip_"))
     assert "validation/confusion_matrix" in tags and clips == [f"validation/clip_{i}" for i in range(3)]
-    labels = load_labels(smoke_run)
-    expected = confusion.render(np.zeros((len(labels),) * 2, np.int64), labels)
-    assert _png(server, "images", "validation/confusion_matrix").shape == expected.shape
+    # The last validation's picture is the val split's confusion matrix of the final model (as `evaluate`
+    # scores it), pixel for pixel: the cells' shades and counts are that matrix's (tests/test_confusion.py
+    # reads a matrix back from the shades).
+    matrix, labels = _val_confusion_matrix(smoke_run)
+    assert matrix.sum() == 12  # every val video
+    picture = _png(server, "images", "validation/confusion_matrix")[..., ::-1]  # BGR → RGB
+    np.testing.assert_array_equal(picture, confusion.render(matrix, labels))
     num_frames = demo_config("smoke").data.num_frames  # squares of 32 pixels (the fixture's short side)
     strip = _png(server, "images", "validation/clip_0")
     frames = np.zeros((num_frames, 32, 32, 3), np.uint8)

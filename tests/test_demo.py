@@ -6,17 +6,17 @@ import os
 
 import numpy as np
 import pytest
-
-from videofusion import demo, media
 from test_media import dominant_frequency
+
+from videofusion.ingest import demo_videos, media
 
 SMALL = dict(size=32, duration_s=1.0)
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path):
-    first = demo.write_demo_dataset(str(tmp_path / "a"), num_videos=4, seed=3, **SMALL)
-    second = demo.write_demo_dataset(str(tmp_path / "b"), num_videos=4, seed=3, **SMALL)
-    other = demo.write_demo_dataset(str(tmp_path / "c"), num_videos=4, seed=4, **SMALL)
+    first = demo_videos.write_demo_dataset(str(tmp_path / "a"), num_videos=4, seed=3, **SMALL)
+    second = demo_videos.write_demo_dataset(str(tmp_path / "b"), num_videos=4, seed=3, **SMALL)
+    other = demo_videos.write_demo_dataset(str(tmp_path / "c"), num_videos=4, seed=4, **SMALL)
     names = sorted(os.listdir(tmp_path / "a" / "videos"))
     assert len(names) == 4
     for name in names:
@@ -26,9 +26,9 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
 
 
 def test_labels_are_kind_direction_pitch():
-    assert len(demo.LABELS) == len(set(demo.LABELS)) == 12
-    assert {tuple(label.split("-")) for label in demo.LABELS} == {
-        (k, d, p) for k in demo.KINDS for d in demo.DIRECTIONS for p in demo.PITCHES}
+    assert len(demo_videos.LABELS) == len(set(demo_videos.LABELS)) == 12
+    assert {tuple(label.split("-")) for label in demo_videos.LABELS} == {
+        (k, d, p) for k in demo_videos.KINDS for d in demo_videos.DIRECTIONS for p in demo_videos.PITCHES}
 
 
 def test_manifest_balanced_classes_and_splits(demo_raw):
@@ -37,20 +37,20 @@ def test_manifest_balanced_classes_and_splits(demo_raw):
     assert len(rows) == 36
     for split in ("train", "val", "test"):
         labels = sorted(row["label"] for row in rows if row["split"] == split)
-        assert labels == sorted(demo.LABELS * (len(labels) // 12)) and labels
-    splits = [demo.demo_split(i) for i in range(120)]
+        assert labels == sorted(demo_videos.LABELS * (len(labels) // 12)) and labels
+    splits = [demo_videos.demo_split(i) for i in range(120)]
     assert [splits.count(s) for s in ("train", "val", "test")] == [84, 12, 24]
 
 
 def test_middle_place_says_nothing_about_the_direction_and_the_object_stays_in_frame():
-    videos = [demo.sample_demo_video(i, seed=0, **SMALL) for i in range(240)]
-    middle = {d: np.array([v.middle_x for v in videos if v.direction == d]) for d in demo.DIRECTIONS}
+    videos = [demo_videos.sample_demo_video(i, seed=0, **SMALL) for i in range(240)]
+    middle = {d: np.array([v.middle_x for v in videos if v.direction == d]) for d in demo_videos.DIRECTIONS}
     assert abs(middle["left"].min() - middle["right"].min()) < 2
     assert abs(middle["left"].max() - middle["right"].max()) < 2
     assert abs(middle["left"].mean() - middle["right"].mean()) < 1
     area = {"disk": np.pi / 4, "triangle": 1 / 2, "cross": 5 / 9}
     for video in videos[:48]:
-        coverage = demo.render_coverage(video)
+        coverage = demo_videos.render_coverage(video)
         assert coverage.shape == (25, 32, 32)
         edges = np.concatenate([coverage[:, 0], coverage[:, -1], coverage[:, :, 0], coverage[:, :, -1]], 1)
         assert not edges.any()  # never touches the edge, so never cut off
@@ -80,7 +80,7 @@ def _kind(mask: np.ndarray) -> str:
 @pytest.fixture(scope="module")
 def full_size_demo(tmp_path_factory):
     """One 64-pixel, 2 s video of every class (the settings `videofusion demo-data` uses)."""
-    return demo.write_demo_dataset(str(tmp_path_factory.mktemp("demo_full")), num_videos=12, seed=5)
+    return demo_videos.write_demo_dataset(str(tmp_path_factory.mktemp("demo_full")), num_videos=12, seed=5)
 
 
 @pytest.mark.parametrize("index", range(12))

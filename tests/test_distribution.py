@@ -1,7 +1,7 @@
-"""Distributed training (videofusion/strategy.py): what `train.strategy=auto` picks, how the input is
-sharded between workers, and the smoke config trained for real under MirroredStrategy (two logical CPU
-devices) and MultiWorkerMirroredStrategy (two worker processes on 127.0.0.1), each in fresh processes so
-that this one's TensorFlow runtime is left as it was."""
+"""Distributed training (videofusion/training/strategy.py): what `train.strategy=auto` picks, how the
+input is sharded between workers, and the smoke config trained for real under MirroredStrategy (two
+logical CPU devices) and MultiWorkerMirroredStrategy (two worker processes on 127.0.0.1), each in fresh
+processes so that this one's TensorFlow runtime is left as it was."""
 
 import json
 import os
@@ -14,10 +14,12 @@ import textwrap
 import keras
 import pytest
 import tensorflow as tf
-from tensorflow.python.distribute import input_ops
+from tensorflow.python.distribute import input_lib
 
 from videofusion import config as config_lib
-from videofusion import pipeline, strategy, train
+from videofusion.contract import prepared_folder
+from videofusion.data import pipeline
+from videofusion.training import strategy, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKSUM = re.compile(r"final trainable weights: sha256 ([0-9a-f]{64})")
@@ -45,28 +47,45 @@ def test_tf_config_workers_counts_chief_and_workers():
         strategy.resolve_strategy_name("gpu", 0, 0, False)
 
 
-def _clip_ids(dataset):
-    """One id per clip (its label and a hash of its pixels), in order."""
-    return [(int(label), hash(features["frames"].tobytes()))
-            for features, label in dataset.unbatch().as_numpy_iterator()]
+class _TwoWorkers(strategy.Distribution):
+    """The distribution of one of two MultiWorkerMirroredStrategy workers (one replica each), as far as
+    `train` builds the input for it: global batches of 2 × `train.batch_size`, the DATA shard policy."""
+
+    replicas = 2
 
 
-def test_workers_share_the_training_clips_between_them(demo_records):
-    """What MultiWorkerMirroredStrategy does to the input (the auto-shard rewrite, worker by worker):
-    every clip of the unsharded epoch reaches exactly one worker, whichever the shards."""
+def _worker_epochs(demo_records, worker: int, epochs: int) -> list:
+    """The labels of the clips that `worker` (of 2) trains on in each of the first `epochs`: the input
+    `train.fit` gives Keras (`_datasets(...).train(0)`, `pipeline.training_epochs`) distributed the way
+    MultiWorkerMirroredStrategy's `experimental_distribute_dataset` does it on that worker (its
+    `InputContext`: rebatched to the replicas' batches, then auto-sharded)."""
     config = config_lib.demo_config("smoke")
     config.data.dir = demo_records
-    options = pipeline.PipelineOptions.from_config(train.resolve_data_config(config))
-    distribution = strategy.Distribution(tf.distribute.get_strategy())
+    config = train.resolve_data_config(config)
+    options = pipeline.PipelineOptions.from_config(config)
+    data = train._datasets(config, options, _TwoWorkers(tf.distribute.get_strategy()), labels=[])
+    device = "/job:localhost/replica:0/task:0/device:CPU:0"
+    distributed = input_lib.DistributedDataset(
+        input_lib.InputWorkers([(device, [device])]), tf.distribute.OneDeviceStrategy(device), data.train(0),
+        num_replicas_in_sync=2, input_context=tf.distribute.InputContext(2, worker, 2))
+    (local,) = distributed._cloned_datasets  # what this worker's one replica is fed, batch by batch
+    batches = [labels.tolist() for _, labels in local.take(epochs * data.steps_per_epoch).as_numpy_iterator()]
+    steps = data.steps_per_epoch
+    return [sum(batches[e * steps:(e + 1) * steps], []) for e in range(epochs)]
 
-    def epoch(worker=None):
-        dataset = distribution.prepare_dataset(
-            pipeline.make_dataset(demo_records, "train", options, 1, training=True, seed=0))
-        return _clip_ids(dataset if worker is None else input_ops.auto_shard_dataset(dataset, 2, worker, 2))
 
-    whole = epoch()
-    assert len(whole) == 12 and len(set(whole)) == 12
-    assert [epoch(0), epoch(1)] == [whole[0::2], whole[1::2]]
+def test_workers_share_each_training_epoch_between_them(demo_records):
+    """Every clip of an epoch reaches exactly one of the two workers, in the first epoch and the next
+    (each a new shuffle): the workers read the same seeded order and keep disjoint parts of it. The
+    demo's 12 training clips are one per class, so a clip's label names it."""
+    counts = prepared_folder.read_dataset_info(demo_records)[prepared_folder.LABEL_COUNTS]["train"]
+    assert sorted(counts.values()) == [1] * 12
+    worker_0, worker_1 = _worker_epochs(demo_records, 0, epochs=2), _worker_epochs(demo_records, 1, epochs=2)
+    for epoch in range(2):
+        assert len(worker_0[epoch]) == len(worker_1[epoch]) == 6  # 4 + 2 each: global batches of 8, then 4
+        assert not set(worker_0[epoch]) & set(worker_1[epoch]), f"epoch {epoch}: a clip reached both workers"
+        assert sorted(worker_0[epoch] + worker_1[epoch]) == list(range(12)), f"epoch {epoch}"
+    assert worker_0[0] != worker_0[1]  # another order in the next epoch
 
 
 def test_jax_batches_split_evenly_over_the_devices():
@@ -84,7 +103,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from absl import logging
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from videofusion import config as config_lib, train
+    from videofusion import config as config_lib
+    from videofusion.training import train
     logging.set_verbosity(logging.INFO)
     config = config_lib.demo_config("smoke")
     config.data.dir, config.train.strategy = sys.argv[1], "mirrored"

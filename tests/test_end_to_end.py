@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from videofusion import demo, pipeline, prepared_data, records, text
-from videofusion.serving import wordpiece
 from fresh_python import run_with_tensorflow_only
+
+from videofusion.contract import prepared_folder, record_schema
+from videofusion.data import caption_tokenizer, pipeline
+from videofusion.serving import wordpiece
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,17 +84,17 @@ def test_text_model_serves_captions(tmp_path):
     assert len(with_caption["top_k"]) == 5
 
     # The SavedModel's core-ops tokenizer equals the training one on the training captions ...
-    training_captions = text.training_captions(str(tmp_path / "records"))
+    training_captions = caption_tokenizer.training_captions(str(tmp_path / "records"))
     core = wordpiece.CoreWordPiece(vocabulary, sequence_length=8)
     np.testing.assert_array_equal(core(tf.constant(training_captions)).numpy(),
                                   wordpiece.tokenize_like_training(vocabulary, 8, training_captions))
     # ... and both signatures of the text model run where only TensorFlow is importable, and agree.
-    record = next(iter(tf.data.TFRecordDataset(prepared_data.shard_files(str(tmp_path / "records"), "test"))))
-    parsed = records.parse_clip(record)
-    np.savez(tmp_path / "clip.npz", frames=pipeline.decode_frames(parsed[records.IMAGES]).numpy()[np.newaxis],
-             waveform=parsed[records.WAVEFORM].numpy()[np.newaxis], record=np.array([record.numpy()], object))
+    record = next(iter(tf.data.TFRecordDataset(prepared_folder.shard_files(str(tmp_path / "records"), "test"))))
+    parsed = record_schema.parse_clip(record)
+    np.savez(tmp_path / "clip.npz", frames=pipeline.decode_frames(parsed[record_schema.IMAGES]).numpy()[np.newaxis],
+             waveform=parsed[record_schema.WAVEFORM].numpy()[np.newaxis], record=np.array([record.numpy()], object))
     served = run_with_tensorflow_only(TEXT_SERVE_SCRIPT, "exports/1", "clip.npz",
-                                      parsed[records.CAPTION].numpy().decode(), cwd=str(tmp_path))
+                                      parsed[record_schema.CAPTION].numpy().decode(), cwd=str(tmp_path))
     assert served.returncode == 0, served.stderr[-4000:]
     result = json.loads(served.stdout.strip().splitlines()[-1])
     np.testing.assert_allclose(result["media"], result["examples"], atol=1e-5)

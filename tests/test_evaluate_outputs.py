@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from videofusion import evaluate
+from videofusion.evaluation import evaluate
 
 LABELS = ["a", "b", "c", "d", "e"]
 # a: 3 videos, 2 right. b: 2 videos, never predicted. c: 2 videos, 1 right. d: no video, predicted once.

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import evaluate, names, pipeline, prepared_data, records
-from videofusion import workdir as workdir_lib
+from videofusion.contract import tensors, prepared_folder, record_schema
+from videofusion.data import pipeline
+from videofusion.evaluation import evaluate
+from videofusion import models, run_folder
 from videofusion.serving import export, predict, signatures
 from fresh_python import run_with_tensorflow_only
 
@@ -32,17 +34,17 @@ def clips(run, demo_records):
     """Three test records cut to different lengths (10, 6 and 3 frames; audio cut to match), each with
     the decoded frames and waveform a client sends, and its probabilities on `evaluate`'s Keras path."""
     workdir, _ = run
-    config, _, model = workdir_lib.load_run(workdir)
+    config, _, model = models.load_run(workdir)
     options = pipeline.PipelineOptions.from_config(config)
-    serialized = list(tf.data.TFRecordDataset(prepared_data.shard_files(demo_records, "test")).take(3))
+    serialized = list(tf.data.TFRecordDataset(prepared_folder.shard_files(demo_records, "test")).take(3))
     result = []
     for length, record in zip((10, 6, 3), serialized):
-        parsed = records.parse_clip(record)
-        jpegs = parsed[records.IMAGES][:length]
-        waveform = parsed[records.WAVEFORM][: length * 1600].numpy()
+        parsed = record_schema.parse_clip(record)
+        jpegs = parsed[record_schema.IMAGES][:length]
+        waveform = parsed[record_schema.WAVEFORM][: length * 1600].numpy()
         shortened = _shortened(parsed, jpegs.numpy().tolist(), waveform)
         views, _ = pipeline.eval_examples(tf.constant(shortened), tf.constant(0, tf.int64), options)
-        per_view = np.asarray(model.predict_on_batch({k: views[k] for k in model.input})[names.CLASSES])
+        per_view = np.asarray(model.predict_on_batch({k: views[k] for k in model.input})[tensors.CLASSES])
         result.append({"frames": pipeline.decode_frames(jpegs).numpy(), "waveform": waveform, "record": shortened,
                        "keras": per_view.mean(axis=0)})
     return result
@@ -50,9 +52,9 @@ def clips(run, demo_records):
 
 def _shortened(parsed: dict, jpegs: list, waveform: np.ndarray) -> bytes:
     """The record of `parsed` cut to its first `len(jpegs)` frames and `waveform`."""
-    return records.encode_clip(records.Clip(
-        label_index=int(parsed[records.LABEL_INDEX]), label_text=parsed[records.LABEL_TEXT].numpy().decode(),
-        filename=parsed[records.FILENAME].numpy().decode(), start_us=0, end_us=len(jpegs) * 100_000,
+    return record_schema.encode_clip(record_schema.Clip(
+        label_index=int(parsed[record_schema.LABEL_INDEX]), label_text=parsed[record_schema.LABEL_TEXT].numpy().decode(),
+        filename=parsed[record_schema.FILENAME].numpy().decode(), start_us=0, end_us=len(jpegs) * 100_000,
         frame_rate=10.0, jpeg_frames=jpegs, waveform=waveform, sample_rate=16000, has_audio=True,
     ))
 
@@ -105,26 +107,26 @@ def test_signatures_serve_with_tensorflow_only_and_agree_with_evaluate(run, clip
     keras_probabilities = np.stack([c["keras"] for c in clips])
     batched, examples = result["batched"], result["examples"]
     for outputs in (batched, examples, *result["alone"]):
-        assert set(outputs) == {names.PROBABILITIES, names.TOP_K_LABELS, names.TOP_K_SCORES, signatures.EMBEDDING}
+        assert set(outputs) == {tensors.PROBABILITIES, tensors.TOP_K_LABELS, tensors.TOP_K_SCORES, signatures.EMBEDDING}
     alone = {k: np.concatenate([np.array(a[k]) for a in result["alone"]]) for k in batched}
-    np.testing.assert_allclose(batched[names.PROBABILITIES], keras_probabilities, atol=1e-5)
-    np.testing.assert_allclose(examples[names.PROBABILITIES], keras_probabilities, atol=1e-5)
-    np.testing.assert_allclose(alone[names.PROBABILITIES], batched[names.PROBABILITIES], atol=1e-5)
+    np.testing.assert_allclose(batched[tensors.PROBABILITIES], keras_probabilities, atol=1e-5)
+    np.testing.assert_allclose(examples[tensors.PROBABILITIES], keras_probabilities, atol=1e-5)
+    np.testing.assert_allclose(alone[tensors.PROBABILITIES], batched[tensors.PROBABILITIES], atol=1e-5)
     np.testing.assert_allclose(alone[signatures.EMBEDDING], batched[signatures.EMBEDDING], atol=1e-5)
-    np.testing.assert_allclose(result["loaded_serve"][names.PROBABILITIES], alone[names.PROBABILITIES][:1],
+    np.testing.assert_allclose(result["loaded_serve"][tensors.PROBABILITIES], alone[tensors.PROBABILITIES][:1],
                                atol=1e-5)  # `loaded.serve` applies the defaults in Python too
-    labels = workdir_lib.load_labels(run[0])
+    labels = run_folder.load_labels(run[0])
     best = keras_probabilities.argsort(axis=1)[:, ::-1][:, :TOP_K]
-    assert np.array(batched[names.TOP_K_LABELS]).tolist() == [[labels[i] for i in row] for row in best]
+    assert np.array(batched[tensors.TOP_K_LABELS]).tolist() == [[labels[i] for i in row] for row in best]
     assert np.array(batched[signatures.EMBEDDING]).shape == (3, 16)  # the smoke model's embed_dim
-    assert np.array(examples[names.TOP_K_SCORES]).shape == (3, TOP_K)
+    assert np.array(examples[tensors.TOP_K_SCORES]).shape == (3, TOP_K)
 
 
 def test_export_layout_labels_asset_and_core_ops(run):
     workdir, export_dir = run
     assert os.path.basename(export_dir) == "1"
     with open(os.path.join(export_dir, "assets", "labels.txt")) as f:
-        assert f.read().splitlines() == workdir_lib.load_labels(workdir)
+        assert f.read().splitlines() == run_folder.load_labels(workdir)
     metadata = json.load(open(os.path.join(export_dir, export.METADATA_FILE)))
     assert {k: metadata[k] for k in ("fps", "short_side", "sample_rate", "jpeg_quality", "max_clip_seconds")} == {
         "fps": 10.0, "short_side": 32, "sample_rate": 16000, "jpeg_quality": 90, "max_clip_seconds": 30.0}
@@ -171,7 +173,7 @@ def test_a_predict_request_of_a_real_clip_runs_through_the_signature(run, clips)
     received = predict_pb2.PredictRequest.FromString(request.SerializeToString())  # over the wire and back
     serve = tf.saved_model.load(export_dir).signatures[received.model_spec.signature_name]
     outputs = serve(**{k: tf.constant(tf.make_ndarray(v)) for k, v in received.inputs.items()})
-    np.testing.assert_allclose(outputs[names.PROBABILITIES].numpy()[0], clip["keras"], atol=1e-5)
+    np.testing.assert_allclose(outputs[tensors.PROBABILITIES].numpy()[0], clip["keras"], atol=1e-5)
 
 
 def test_bad_input_gets_a_clear_error(run, clips):
@@ -206,19 +208,19 @@ def test_bad_input_gets_a_clear_error(run, clips):
 
 def test_predict_on_a_video_file_equals_evaluate_on_its_record(run, demo_raw, demo_records):
     workdir, export_dir = run
-    config, _, model = workdir_lib.load_run(workdir)
+    config, _, model = models.load_run(workdir)
     options = pipeline.PipelineOptions.from_config(config)
     root = os.path.dirname(demo_raw)
     with open(demo_raw) as f:
         test_videos = [row["path"] for row in csv.DictReader(f) if row["split"] == "test"][:2]
     by_path = {}
-    for record in tf.data.TFRecordDataset(prepared_data.shard_files(demo_records, "test")):
-        path = records.parse_clip(record)[records.FILENAME].numpy().decode()
+    for record in tf.data.TFRecordDataset(prepared_folder.shard_files(demo_records, "test")):
+        path = record_schema.parse_clip(record)[record_schema.FILENAME].numpy().decode()
         if path in test_videos:
             views, _ = pipeline.eval_examples(record, tf.constant(0, tf.int64), options)
             by_path[path] = evaluate.average_views(
-                np.asarray(model.predict_on_batch({k: views[k] for k in model.input})[names.CLASSES]),
-                np.zeros(len(views[names.FRAMES]), int), np.zeros(len(views[names.FRAMES]), int))[0][0]
+                np.asarray(model.predict_on_batch({k: views[k] for k in model.input})[tensors.CLASSES]),
+                np.zeros(len(views[tensors.FRAMES]), int), np.zeros(len(views[tensors.FRAMES]), int))[0][0]
     predictor = predict.Predictor(export_dir)
     for path in test_videos:
         np.testing.assert_allclose(predictor.probabilities(os.path.join(root, path)), by_path[path], atol=1e-3)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from videofusion import names
+from videofusion.contract import tensors
 from videofusion.models import InputShapes, ScaledAdam, build_model
 from videofusion.models.finetune import find_backbone
 from videofusion.models.frame_backbones import FRAME_BACKBONES, ImageNetScaling, frame_backbone
@@ -104,10 +104,10 @@ def test_scaled_adam_moves_the_backbone_at_its_own_rate(scale):
     optimizer.scale_variables(backbone.trainable_variables)
     model.compile(optimizer=optimizer, loss={k: "sparse_categorical_crossentropy" for k in model.output})
     rng = np.random.default_rng(0)
-    x = {names.FRAMES: rng.integers(0, 256, (4, 2, 16, 16, 3), dtype=np.uint8), names.FRAME_MASK: np.ones((4, 2))}
+    x = {tensors.FRAMES: rng.integers(0, 256, (4, 2, 16, 16, 3), dtype=np.uint8), tensors.FRAME_MASK: np.ones((4, 2))}
     before = {v.path: keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables}
     backbone_paths = {v.path for v in backbone.trainable_variables}
-    model.fit(x, {names.CLASSES: np.array([0, 1, 2, 0])}, epochs=1, batch_size=4, verbose=0)
+    model.fit(x, {tensors.CLASSES: np.array([0, 1, 2, 0])}, epochs=1, batch_size=4, verbose=0)
     # Adam's first step moves every weight by about learning rate × its scale (the gradient's sign).
     for variable in model.trainable_variables:
         step = np.abs(keras.ops.convert_to_numpy(variable) - before[variable.path]).max()
@@ -115,12 +115,25 @@ def test_scaled_adam_moves_the_backbone_at_its_own_rate(scale):
         assert step <= expected * 1.01 + 1e-7 and step >= expected * 0.5, variable.path
 
 
+class _BackboneSnapshots(keras.callbacks.Callback):
+    """Keeps the frame backbone's weights (trainable and not) at the end of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append([keras.ops.convert_to_numpy(v).copy() for v in find_backbone(self.model).weights])
+
+
 @pytest.mark.slow
 def test_training_freezes_then_slows_the_pretrained_backbone(demo_records, tmp_path):
-    """Through `train`: one epoch frozen, one at learning-rate scale 0 — the pretrained weights stay as
-    loaded (that the other weights move at the full rate is `test_scaled_adam_moves_…`)."""
-    from videofusion import train
+    """Through `train`'s steps (`start_run`, then `fit`'s two phases): in epoch 1, frozen, the backbone
+    keeps every weight as loaded (batch-normalisation statistics included); in epoch 2 it trains, at
+    `backbone_learning_rate_scale` × the rate: every weight moves (never unfrozen, none would), by at most
+    what Adam's steps at that rate allow (at the full rate they move a hundred times as far)."""
     from videofusion.config import demo_config
+    from videofusion.training import strategy, train
 
     config = demo_config("smoke")
     network = frame_backbone("pooled_cnn", config.data.image_size)
@@ -130,9 +143,25 @@ def test_training_freezes_then_slows_the_pretrained_backbone(demo_records, tmp_p
     config.data.dir = demo_records
     config.model.update(dict(frame_backbone="pooled_cnn", backbone_weights=path,
                              video_encoder="frame_avg", fusion="concat"))  # half the tracing of the smoke model
-    config.train.update(dict(epochs=2, backbone_frozen_epochs=1, backbone_learning_rate_scale=0.0))
-    model = train.train(config, str(tmp_path / "run"))
-    trained = find_backbone(model)
-    for variable, loaded in zip(network.trainable_variables, trained.trainable_variables):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), keras.ops.convert_to_numpy(loaded))
+    scale = 0.01
+    config.train.update(dict(epochs=2, backbone_frozen_epochs=1, backbone_learning_rate_scale=scale))
+    run = train.start_run(train.resolve_data_config(config), str(tmp_path / "run"),
+                          strategy.make_distribution("default"))
+    loaded = [keras.ops.convert_to_numpy(v) for v in find_backbone(run.model).weights]
+    for weight, expected in zip(loaded, network.get_weights()):
+        np.testing.assert_array_equal(weight, expected)
+    snapshots = _BackboneSnapshots()
+    train.fit(run, extra_callbacks=[snapshots])
+    frozen, unfrozen = snapshots.epochs
+    for variable, before, after in zip(find_backbone(run.model).weights, loaded, frozen):
+        np.testing.assert_array_equal(after, before, err_msg=f"{variable.path} changed while frozen")
+    # Adam moves a weight by at most about 3.2 × its rate per step ((1 - beta_1) / sqrt(1 - beta_2)),
+    # AdamW's decay by rate × weight_decay × |w| more.
+    steps = run.data.steps_per_epoch
+    limit = steps * config.train.learning_rate * scale * (3.2 + config.train.weight_decay * 2)
+    for variable, before, after in zip(find_backbone(run.model).weights, frozen, unfrozen):
+        change = np.abs(after - before).max()
+        assert change > 0, f"{variable.path} did not train in the second phase"
+        if variable.trainable:
+            assert change <= limit, f"{variable.path} moved {change:.3g}, more than its rate allows ({limit:.3g})"
     assert not (tmp_path / "run" / "backup").exists()  # the phases' backups go once the fit is done

@@ -11,8 +11,10 @@ import csv
 
 import pytest
 
-from videofusion import demo, evaluate, prepare, train
 from videofusion.config import demo_config
+from videofusion.evaluation import evaluate
+from videofusion.ingest import demo_videos, prepare
+from videofusion.training import train
 
 NUM_VIDEOS = 240  # 168 train, 24 val, 48 test
 SIZE = 48  # the objects are 10–19 pixels wide
@@ -22,7 +24,8 @@ SIZE = 48  # the objects are 10–19 pixels wide
 def small_demo(tmp_path_factory):
     """(folder, manifest rows) of 240 demo videos, 48×48, 1 s."""
     folder = tmp_path_factory.mktemp("learning")
-    manifest = demo.write_demo_dataset(str(folder / "raw"), num_videos=NUM_VIDEOS, seed=7, size=SIZE, duration_s=1.0)
+    manifest = demo_videos.write_demo_dataset(str(folder / "raw"), num_videos=NUM_VIDEOS, seed=7, size=SIZE,
+                                              duration_s=1.0)
     with open(manifest, encoding="utf-8") as f:
         return folder, list(csv.DictReader(f))
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from conftest import TONE_HZ, write_video
-from videofusion import media
+
+from videofusion.ingest import media
 
 
 def dominant_frequency(waveform: np.ndarray, sample_rate: int) -> float:
@@ -16,7 +16,7 @@ def test_frames_resampled_by_timestamp(tone_video):
     decoded = media.read_media(tone_video, fps=10, short_side=24)
     assert len(decoded.frames) == 20  # 2 s at 10 fps from a 25 fps source
     assert decoded.frames[0].shape == (24, 32, 3)  # 64×48 scaled to short side 24
-    assert decoded.frame_rate == 10.0
+    assert decoded.frame_rate == pytest.approx(10.0)  # 1 / (1 / fps): two roundings
     assert decoded.duration_s == pytest.approx(2.0, abs=1e-6)
     # Frame i of the source has brightness 10 + 4 i; at 10 fps, output k shows source frame
     # floor(k * 2.5), the last one at or before time k / 10.

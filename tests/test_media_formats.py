@@ -7,12 +7,12 @@ the brightness of a decoded frame tells which source frame was kept for its time
 import math
 
 import av
+import media_factory
 import numpy as np
 import pytest
-
-import media_factory
 from media_factory import FORMATS
-from videofusion import media
+
+from videofusion.ingest import media
 
 FPS = 10
 SHORT_SIDE = 32

@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from videofusion import names
 from videofusion.config import base_config
-from videofusion.models import InputShapes, build_model
+from videofusion.contract import tensors
 from videofusion.models.article_cnn import article_cnn
+from videofusion.models.builder import InputShapes, build_model
 from videofusion.models.fusion import FUSIONS
-from videofusion.models.video import VIDEO_ENCODERS
 from videofusion.models.layers import PerFrame
 from videofusion.models.pooled_cnn import pooled_cnn
+from videofusion.models.video import VIDEO_ENCODERS
 
 SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30,
                      frame_size=20)
@@ -31,11 +31,11 @@ def batch(size=4, frames=4, seed=0, frame_size=20):
     rng = np.random.default_rng(seed)
     mask = np.ones((size, frames), "float32")
     features = {
-        names.FRAMES: rng.integers(0, 256, size=(size, frames, frame_size, frame_size, 3), dtype=np.uint8),
-        names.FRAME_MASK: mask,
-        names.MEL: rng.normal(size=(size, 20, 8)).astype("float32"),
-        names.AUDIO_PRESENT: np.ones((size, 1), "float32"),
-        names.TOKENS: rng.integers(0, 30, size=(size, 6)).astype("int32"),
+        tensors.FRAMES: rng.integers(0, 256, size=(size, frames, frame_size, frame_size, 3), dtype=np.uint8),
+        tensors.FRAME_MASK: mask,
+        tensors.MEL: rng.normal(size=(size, 20, 8)).astype("float32"),
+        tensors.AUDIO_PRESENT: np.ones((size, 1), "float32"),
+        tensors.TOKENS: rng.integers(0, 30, size=(size, 6)).astype("int32"),
     }
     return features, rng.integers(0, 3, size=size)
 
@@ -45,14 +45,14 @@ def inputs_of(model, features):
 
 
 def classes(model, features):
-    return keras.ops.convert_to_numpy(model(inputs_of(model, features), training=False)[names.CLASSES])
+    return keras.ops.convert_to_numpy(model(inputs_of(model, features), training=False)[tensors.CLASSES])
 
 
 def check_trains_and_round_trips(model, tmp_path):
     # Eagerly: for one step of a tiny model, tracing a graph would cost more than the step.
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output},
                   run_eagerly=True)
-    video = model.input.get(names.FRAMES)
+    video = model.input.get(tensors.FRAMES)
     features, labels = batch(frames=video.shape[1] if video is not None else 4,
                              frame_size=video.shape[2] if video is not None else 20)
     x = inputs_of(model, features)
@@ -69,7 +69,7 @@ def check_trains_and_round_trips(model, tmp_path):
 @pytest.mark.parametrize("encoder, fusion", itertools.product(VIDEO_ENCODERS, FUSIONS))
 def test_audio_visual_models_train_and_round_trip(tmp_path, encoder, fusion):
     model = build_model(model_config(encoder=encoder, fusion=fusion), SHAPES, num_classes=3)
-    assert model.output[names.CLASSES].shape == (None, 3)
+    assert model.output[tensors.CLASSES].shape == (None, 3)
     check_trains_and_round_trips(model, tmp_path)
 
 
@@ -100,8 +100,8 @@ def test_padded_short_video_gives_the_unpadded_output(encoder):
     model = build_model(model_config(encoder=encoder, fusion="cross_attention"), shapes, num_classes=3)
     features, _ = batch(size=2, frames=5)
     padded = dict(features)
-    padded[names.FRAMES] = np.concatenate([features[names.FRAMES], np.full((2, 3, 20, 20, 3), 180, np.uint8)], 1)
-    padded[names.FRAME_MASK] = np.concatenate([features[names.FRAME_MASK], np.zeros((2, 3), "float32")], 1)
+    padded[tensors.FRAMES] = np.concatenate([features[tensors.FRAMES], np.full((2, 3, 20, 20, 3), 180, np.uint8)], 1)
+    padded[tensors.FRAME_MASK] = np.concatenate([features[tensors.FRAME_MASK], np.zeros((2, 3), "float32")], 1)
     np.testing.assert_allclose(classes(model, padded), classes(model, features), atol=1e-5)
 
 
@@ -109,8 +109,8 @@ def test_padded_short_video_gives_the_unpadded_output(encoder):
 def test_missing_audio_is_ignored_not_read(fusion):
     model = build_model(model_config(fusion=fusion), SHAPES, num_classes=3)
     features, _ = batch(size=2)
-    silent = dict(features, **{names.AUDIO_PRESENT: np.zeros((2, 1), "float32")})
-    noisy = dict(silent, **{names.MEL: features[names.MEL] * 5 + 3})
+    silent = dict(features, **{tensors.AUDIO_PRESENT: np.zeros((2, 1), "float32")})
+    noisy = dict(silent, **{tensors.MEL: features[tensors.MEL] * 5 + 3})
     np.testing.assert_allclose(classes(model, silent), classes(model, noisy), atol=1e-5)
     assert not np.allclose(classes(model, features), classes(model, silent), atol=1e-4)
 
@@ -127,11 +127,11 @@ def test_article_cnn_keeps_the_articles_layers():
 def test_single_frame_and_average_models_are_blind_to_order(encoder):
     model = build_model(model_config("video", encoder), SHAPES, num_classes=3)
     features, _ = batch(size=2)
-    reversed_frames = dict(features, **{names.FRAMES: features[names.FRAMES][:, ::-1].copy()})
+    reversed_frames = dict(features, **{tensors.FRAMES: features[tensors.FRAMES][:, ::-1].copy()})
     if encoder == "frame":  # only the middle frame (index 1 of 4) matters
-        features[names.FRAMES][:, [0, 2, 3]] = 0
-        reversed_frames = dict(features, **{names.FRAMES: features[names.FRAMES].copy()})
-        reversed_frames[names.FRAMES][:, [0, 2, 3]] = 230
+        features[tensors.FRAMES][:, [0, 2, 3]] = 0
+        reversed_frames = dict(features, **{tensors.FRAMES: features[tensors.FRAMES].copy()})
+        reversed_frames[tensors.FRAMES][:, [0, 2, 3]] = 230
     np.testing.assert_allclose(classes(model, features), classes(model, reversed_frames), atol=1e-5)
 
 

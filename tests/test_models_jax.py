@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     import json, math, os, sys
     os.environ["KERAS_BACKEND"] = "jax"
     import keras, numpy as np
-    from videofusion import names
+    from videofusion.contract import tensors
     from videofusion.config import base_config
     from videofusion.models import FrameAugment, InputShapes, build_model
 
@@ -31,17 +31,17 @@ SCRIPT = textwrap.dedent(
     model = build_model(cfg, InputShapes(4, 16, 20, 8, frame_size=24), 3, frame_augment=augment, seed=0)
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
     rng = np.random.default_rng(0)
-    x = {names.FRAMES: rng.integers(0, 256, size=(4, 4, 24, 24, 3), dtype=np.uint8),
-         names.FRAME_MASK: np.ones((4, 4), "float32"), names.MEL: rng.normal(size=(4, 20, 8)).astype("float32"),
-         names.AUDIO_PRESENT: np.ones((4, 1), "float32")}
+    x = {tensors.FRAMES: rng.integers(0, 256, size=(4, 4, 24, 24, 3), dtype=np.uint8),
+         tensors.FRAME_MASK: np.ones((4, 4), "float32"), tensors.MEL: rng.normal(size=(4, 20, 8)).astype("float32"),
+         tensors.AUDIO_PRESENT: np.ones((4, 1), "float32")}
     before = [np.array(v) for v in model.trainable_variables]
     history = model.fit(x, {k: np.array([0, 1, 2, 0]) for k in model.output}, epochs=2, verbose=0)
     unchanged = [v.path for v, b in zip(model.trainable_variables, before) if np.array_equal(np.array(v), b)]
-    probabilities = np.asarray(model.predict_on_batch(x)[names.CLASSES])
+    probabilities = np.asarray(model.predict_on_batch(x)[tensors.CLASSES])
     tensorflow_imported = "tensorflow" in sys.modules  # before saving: Keras's model.save imports it when installed
     path = os.path.join(sys.argv[1], "model.keras")
     model.save(path)
-    reloaded = np.asarray(keras.models.load_model(path).predict_on_batch(x)[names.CLASSES])
+    reloaded = np.asarray(keras.models.load_model(path).predict_on_batch(x)[tensors.CLASSES])
     print(json.dumps({"backend": keras.config.backend(), "tensorflow_imported": tensorflow_imported,
                       "finite": all(math.isfinite(loss) for loss in history.history["loss"]),
                       "unchanged": unchanged, "num_variables": len(before),

@@ -7,16 +7,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import demo, names, pipeline, prepare, prepared_data, records
-from videofusion.augment import Augmentation
-from videofusion.transforms import ClipSpec
+from videofusion.contract import prepared_folder, record_schema, tensors
+from videofusion.data import pipeline
+from videofusion.data.augment import Augmentation
+from videofusion.data.transforms import ClipSpec
+from videofusion.ingest import demo_videos, prepare
 
 SPEC = ClipSpec(num_frames=4, stride=2, image_size=24, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
 OPTIONS = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1))
 
 
 def as_numpy(dataset):
-    return [({k: v.numpy() for k, v in f.items()}, l.numpy()) for f, l in dataset]
+    return [({k: v.numpy() for k, v in f.items()}, label.numpy()) for f, label in dataset]
 
 
 def assert_same(first, second):
@@ -32,18 +34,18 @@ def test_train_batches_have_model_shapes_and_ranges(demo_records):
     batches = as_numpy(dataset)
     assert [len(labels) for _, labels in batches] == [3, 3, 3, 3]
     features, labels = batches[0]
-    assert features[names.FRAMES].shape == (3, 4, 32, 32, 3)  # uint8 squares of the short side
-    assert features[names.FRAMES].dtype == np.uint8 and features[names.FRAMES].max() > 128
-    assert features[names.MEL].shape == (3, SPEC.mel_frames, 16)
-    assert features[names.FRAME_MASK].shape == (3, 4) and (features[names.FRAME_MASK] == 1).all()
-    assert np.isfinite(features[names.MEL]).all()
+    assert features[tensors.FRAMES].shape == (3, 4, 32, 32, 3)  # uint8 squares of the short side
+    assert features[tensors.FRAMES].dtype == np.uint8 and features[tensors.FRAMES].max() > 128
+    assert features[tensors.MEL].shape == (3, SPEC.mel_frames, 16)
+    assert features[tensors.FRAME_MASK].shape == (3, 4) and (features[tensors.FRAME_MASK] == 1).all()
+    assert np.isfinite(features[tensors.MEL]).all()
     assert set(labels.tolist()) <= set(range(12))
 
 
 def prepared_training_video(root, name, frames, samples):
     """Writes `frames` (10 fps) and `samples` (16 kHz, or None) as ROOT/NAME.mp4, the only (train)
     video of a manifest, prepares it at short side 32 and returns the records folder."""
-    demo.write_mp4(str(root / f"{name}.mp4"), frames, 10, samples, 16000)
+    demo_videos.write_mp4(str(root / f"{name}.mp4"), frames, 10, samples, 16000)
     (root / "manifest.csv").write_text(f"path,label,split\n{name}.mp4,{name},train\n")
     output = str(root / "records")
     prepare.prepare_dataset(prepare.PrepareOptions(output_dir=output, manifest=str(root / "manifest.csv"),
@@ -60,15 +62,16 @@ def wide_records(tmp_path_factory):
 
 
 def test_training_frames_are_exact_squares_at_random_places_along_the_long_side(wide_records):
-    stored = [tf.io.decode_jpeg(jpeg).numpy() for record in tf.data.TFRecordDataset(
-        prepared_data.shard_files(wide_records, "train")) for jpeg in records.parse_clip(record)[records.IMAGES]]
+    records = tf.data.TFRecordDataset(prepared_folder.shard_files(wide_records, "train"))
+    stored = [tf.io.decode_jpeg(jpeg).numpy()
+              for record in records for jpeg in record_schema.parse_clip(record)[record_schema.IMAGES]]
     assert stored[0].shape == (32, 96, 3)
     place = {frame[:, x : x + 32].tobytes(): x for frame in stored for x in range(96 - 32 + 1)}
     options = pipeline.PipelineOptions(SPEC, Augmentation(time_masks=0, freq_masks=0))
     dataset = pipeline.make_dataset(wide_records, "train", options, batch_size=1, training=True, seed=0)
     places = set()
     for features, _ in dataset.repeat(30):
-        clip = features[names.FRAMES].numpy()[0]
+        clip = features[tensors.FRAMES].numpy()[0]
         assert clip.shape == (4, 32, 32, 3)
         clip_places = {place[frame.tobytes()] for frame in clip}  # KeyError: not an exact square
         assert len(clip_places) == 1  # the whole clip at one place
@@ -83,9 +86,9 @@ def test_training_input_is_reproducible_from_the_seed(demo_records):
 
     first, second, other = run(7), run(7), run(8)
     assert_same(first, second)
-    assert not np.array_equal(first[0][0][names.FRAMES], other[0][0][names.FRAMES])
+    assert not np.array_equal(first[0][0][tensors.FRAMES], other[0][0][tensors.FRAMES])
     # The second epoch draws new clips and augmentations.
-    assert not np.array_equal(first[0][0][names.FRAMES], first[2][0][names.FRAMES])
+    assert not np.array_equal(first[0][0][tensors.FRAMES], first[2][0][tensors.FRAMES])
 
 
 def test_eval_views_carry_their_video_and_are_deterministic(demo_records):
@@ -96,8 +99,8 @@ def test_eval_views_carry_their_video_and_are_deterministic(demo_records):
 
     first = run()
     assert_same(first, run())
-    video_ids = np.concatenate([f[names.VIDEO_ID] for f, _ in first])
-    labels = np.concatenate([l for _, l in first])
+    video_ids = np.concatenate([f[tensors.VIDEO_ID] for f, _ in first])
+    labels = np.concatenate([label for _, label in first])
     assert video_ids.tolist() == [v for v in range(12) for _ in range(6)]
     assert all(len(set(labels[video_ids == v])) == 1 for v in range(12))
 
@@ -108,9 +111,9 @@ def test_short_videos_are_padded_with_a_mask(demo_records):
     options = pipeline.PipelineOptions(long_spec)
     for training in (False, True):
         features, _ = next(iter(pipeline.make_dataset(demo_records, "test", options, 8, training=training, seed=0)))
-        assert features[names.FRAME_MASK].numpy().tolist() == [[1.0] * 5 + [0.0] * 7] * 8
-        assert not features[names.FRAMES].numpy()[:, 5:].any()
-        assert features[names.FRAMES].numpy()[:, :5].max() > 128
+        assert features[tensors.FRAME_MASK].numpy().tolist() == [[1.0] * 5 + [0.0] * 7] * 8
+        assert not features[tensors.FRAMES].numpy()[:, 5:].any()
+        assert features[tensors.FRAMES].numpy()[:, :5].max() > 128
 
 
 def prepared_flash_and_click(root, name, num_frames, white_frame):
@@ -137,12 +140,12 @@ def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click)
     # 40 passes over the one video, each a new random clip (a new iterator per pass draws them too, at
     # ten times the cost: each iterator builds the whole input pipeline again).
     for features, _ in dataset.repeat(40):
-        brightness = features[names.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
+        brightness = features[tensors.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
         if brightness.max() < 128:
             continue  # this clip missed the white frame
         seen += 1
         white = int(np.argmax(brightness))
-        loudness = features[names.MEL].numpy()[0].mean(axis=1)
+        loudness = features[tensors.MEL].numpy()[0].mean(axis=1)
         # Frame k of the clip starts k / num_frames of the way through the clip's audio window.
         expected = white * spec.mel_frames / spec.num_frames
         assert abs(int(np.argmax(loudness)) - expected) <= 3, (white, int(np.argmax(loudness)))
@@ -163,9 +166,9 @@ def test_a_looping_short_video_loops_its_sound_with_its_frames(short_flash_and_c
     options = pipeline.PipelineOptions(spec, Augmentation(time_masks=0, freq_masks=0))
     dataset = pipeline.make_dataset(short_flash_and_click, "train", options, batch_size=1, training=training, seed=0)
     features, _ = next(iter(dataset))
-    brightness = features[names.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
+    brightness = features[tensors.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
     assert np.flatnonzero(brightness > 128).tolist() == [1, 7]
-    loudness = features[names.MEL].numpy()[0].mean(axis=1)
+    loudness = features[tensors.MEL].numpy()[0].mean(axis=1)
     clicks = [int(np.argmax(loudness[:spec.mel_frames // 2])),
               spec.mel_frames // 2 + int(np.argmax(loudness[spec.mel_frames // 2:]))]
     # Frame k of the clip starts k / num_frames of the way through the clip's audio window.
@@ -187,13 +190,13 @@ def test_corrupted_shard_is_named_or_skipped(demo_records, tmp_path):
     named = pipeline.corrupt_shard_error(str(tmp_path), error.value)
     assert isinstance(named, pipeline.CorruptShardError) and str(bad) in str(named)
     tolerant = pipeline.PipelineOptions(SPEC, ignore_errors=True)
-    labels = [l for _, l in as_numpy(pipeline.make_dataset(str(tmp_path), "test", tolerant, 4, training=False))]
+    labels = [label for _, label in as_numpy(pipeline.make_dataset(str(tmp_path), "test", tolerant, 4, training=False))]
     assert len(np.concatenate(labels)) == 6  # the intact shard's six clips
 
 
 def test_missing_split_names_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        prepared_data.shard_files(str(tmp_path), "train")
+        prepared_folder.shard_files(str(tmp_path), "train")
     assert str(tmp_path) in str(error.value) and "prepare" in str(error.value)
 
 
@@ -215,30 +218,30 @@ def captioned_records(tmp_path_factory):
 
 
 def test_captions_are_tokenized_with_the_vocabulary_of_the_training_captions(captioned_records, tmp_path):
-    from videofusion import text
+    from videofusion.data import caption_tokenizer
 
     data_dir, captions = captioned_records
-    assert sorted(text.training_captions(data_dir)) == sorted(captions[:3])
-    vocabulary = text.build_vocabulary(data_dir, size=200)
-    text.save_vocabulary(vocabulary, str(tmp_path))
-    assert text.load_vocabulary(str(tmp_path)) == vocabulary
-    tokenizer = text.make_tokenizer(vocabulary, sequence_length=8)
+    assert sorted(caption_tokenizer.training_captions(data_dir)) == sorted(captions[:3])
+    vocabulary = caption_tokenizer.build_vocabulary(data_dir, size=200)
+    caption_tokenizer.save_vocabulary(vocabulary, str(tmp_path))
+    assert caption_tokenizer.load_vocabulary(str(tmp_path)) == vocabulary
+    tokenizer = caption_tokenizer.make_tokenizer(vocabulary, sequence_length=8)
     options = pipeline.PipelineOptions(SPEC, num_crops=3, tokenizer=tokenizer)
     train = as_numpy(pipeline.make_dataset(data_dir, "train", options, 8, training=True, seed=0))
     expected = {tuple(tokenizer(tf.constant(c))) for c in captions[:3]}
-    assert {tuple(row) for row in train[0][0][names.TOKENS]} == expected
+    assert {tuple(row) for row in train[0][0][tensors.TOKENS]} == expected
     (features, _), = as_numpy(pipeline.make_dataset(data_dir, "test", options, 8, training=False))
-    assert features[names.TOKENS].shape == (3, 8)  # one row per view
-    assert (features[names.TOKENS] == tokenizer(tf.constant(captions[3]))).all()
-    assert 1 not in features[names.TOKENS][0]  # "a red dog": every word was in a training caption
+    assert features[tensors.TOKENS].shape == (3, 8)  # one row per view
+    assert (features[tensors.TOKENS] == tokenizer(tf.constant(captions[3]))).all()
+    assert 1 not in features[tensors.TOKENS][0]  # "a red dog": every word was in a training caption
 
 
 def test_silenced_audio_marks_every_view_absent(demo_records):
     options = pipeline.PipelineOptions(SPEC, num_crops=3, silence_audio=True)
     (features, _), *_ = as_numpy(pipeline.make_dataset(demo_records, "test", options, 24, training=False))
-    assert (features[names.AUDIO_PRESENT] == 0).all()
-    assert features[names.MEL].max() == features[names.MEL].min()  # the log-mel of silence
+    assert (features[tensors.AUDIO_PRESENT] == 0).all()
+    assert features[tensors.MEL].max() == features[tensors.MEL].min()  # the log-mel of silence
     normal = as_numpy(pipeline.make_dataset(demo_records, "test", pipeline.PipelineOptions(SPEC, num_crops=3), 24,
                                             training=False))[0][0]
-    assert (normal[names.AUDIO_PRESENT] == 1).all()
-    np.testing.assert_array_equal(normal[names.FRAMES], features[names.FRAMES])
+    assert (normal[tensors.AUDIO_PRESENT] == 1).all()
+    np.testing.assert_array_equal(normal[tensors.FRAMES], features[tensors.FRAMES])

@@ -5,26 +5,27 @@ import glob
 import json
 import os
 
+import media_factory
 import numpy as np
 import tensorflow as tf
-
-import media_factory
 from conftest import write_video
-from videofusion import demo, prepare, prepared_data, records
+
+from videofusion.contract import prepared_folder, record_schema
+from videofusion.ingest import demo_videos, prepare
 
 
 def _records(data_dir, split):
     files = sorted(glob.glob(os.path.join(data_dir, f"{split}-*.tfrecord")))
-    return [records.parse_clip(r) for r in tf.data.TFRecordDataset(files)]
+    return [record_schema.parse_clip(r) for r in tf.data.TFRecordDataset(files)]
 
 
 def test_demo_records_have_the_schema_and_the_reports(demo_records):
     assert sorted(os.listdir(demo_records)) == sorted(
         [".prepare", "dataset.json", "errors.jsonl", "labels.txt"]
-        + [prepared_data.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
+        + [prepared_folder.shard_name(split, i, 2) for split in ("train", "val", "test") for i in range(2)]
     )
     labels = open(os.path.join(demo_records, "labels.txt")).read().split()
-    assert labels == sorted(demo.LABELS)
+    assert labels == sorted(demo_videos.LABELS)
     info = json.load(open(os.path.join(demo_records, "dataset.json")))
     assert info["counts"] == {"train": 12, "val": 12, "test": 12}
     assert info["label_counts"]["test"] == {label: 1 for label in labels}
@@ -34,14 +35,14 @@ def test_demo_records_have_the_schema_and_the_reports(demo_records):
     test = _records(demo_records, "test")
     assert len(test) == 12
     for clip in test:
-        label = clip[records.LABEL_TEXT].numpy().decode()
-        assert labels[int(clip[records.LABEL_INDEX])] == label
-        assert clip[records.FILENAME].numpy().decode().endswith(f"_{label}.mp4")
-        assert clip[records.IMAGES].shape[0] == 10  # 1 s at 10 fps
-        frame = tf.io.decode_jpeg(clip[records.IMAGES][0])
+        label = clip[record_schema.LABEL_TEXT].numpy().decode()
+        assert labels[int(clip[record_schema.LABEL_INDEX])] == label
+        assert clip[record_schema.FILENAME].numpy().decode().endswith(f"_{label}.mp4")
+        assert clip[record_schema.IMAGES].shape[0] == 10  # 1 s at 10 fps
+        frame = tf.io.decode_jpeg(clip[record_schema.IMAGES][0])
         assert frame.shape == (32, 32, 3)
-        assert 16000 <= clip[records.WAVEFORM].shape[0] <= 17024
-        assert int(clip[records.HAS_AUDIO]) == 1 and int(clip[records.END_US]) == 1_000_000
+        assert 16000 <= clip[record_schema.WAVEFORM].shape[0] <= 17024
+        assert int(clip[record_schema.HAS_AUDIO]) == 1 and int(clip[record_schema.END_US]) == 1_000_000
 
 
 def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
@@ -80,12 +81,12 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     assert summary["num_errors"] == 7
     assert not [name for name in os.listdir(output) if ".tmp-" in name]  # no temp files left
     (clip,) = _records(str(output), "train")
-    assert clip[records.FILENAME].numpy().decode() == "good one.mp4"
-    assert clip[records.IMAGES].shape[0] == 4  # 10 frames at 25 fps = 0.4 s, at 10 fps
+    assert clip[record_schema.FILENAME].numpy().decode() == "good one.mp4"
+    assert clip[record_schema.IMAGES].shape[0] == 4  # 10 frames at 25 fps = 0.4 s, at 10 fps
 
 
 def test_splits_without_a_column_are_deterministic_by_path():
-    from videofusion import manifest
+    from videofusion.ingest import manifest
 
     splits = [manifest.assign_split(f"videos/{i}.mp4", 0.1, 0.2) for i in range(2000)]
     assert splits == [manifest.assign_split(f"videos/{i}.mp4", 0.1, 0.2) for i in range(2000)]
@@ -111,28 +112,28 @@ def test_long_video_becomes_consecutive_records(tmp_path):
     summary, output = _prepare(tmp_path, [["long.mp4", "a"]], max_clip_seconds=2.0)
     assert summary["counts"]["train"] == 3 and summary["videos"]["train"] == 1
     clips = _records(output, "train")
-    assert [c[records.IMAGES].shape[0] for c in clips] == [20, 20, 10]
-    assert [(int(c[records.START_US]), int(c[records.END_US])) for c in clips] == [
+    assert [c[record_schema.IMAGES].shape[0] for c in clips] == [20, 20, 10]
+    assert [(int(c[record_schema.START_US]), int(c[record_schema.END_US])) for c in clips] == [
         (0, 2_000_000), (2_000_000, 4_000_000), (4_000_000, 5_000_000)]
-    assert [c[records.WAVEFORM].shape[0] for c in clips] == [32000, 32000, 16000]
-    assert {c[records.FILENAME].numpy() for c in clips} == {b"long.mp4"}
+    assert [c[record_schema.WAVEFORM].shape[0] for c in clips] == [32000, 32000, 16000]
+    assert {c[record_schema.FILENAME].numpy() for c in clips} == {b"long.mp4"}
     # Frame 0 of the second record is source frame 50 (t = 2 s): brightness 10 + 4 * 50.
-    first = tf.io.decode_jpeg(clips[1][records.IMAGES][0]).numpy()
+    first = tf.io.decode_jpeg(clips[1][record_schema.IMAGES][0]).numpy()
     assert abs(float(first.mean()) - 210) < 4
     # The tone runs on across the cut: no gap or jump at the start of the second record.
-    np.testing.assert_allclose(np.abs(clips[1][records.WAVEFORM].numpy()[:400]).max(), 0.5, atol=0.05)
+    np.testing.assert_allclose(np.abs(clips[1][record_schema.WAVEFORM].numpy()[:400]).max(), 0.5, atol=0.05)
 
 
 def test_start_and_end_columns_select_a_span(tmp_path):
     write_video(tmp_path / "v.mp4", num_frames=100, audio_seconds=4.0)
     _, output = _prepare(tmp_path, [["v.mp4", "a", "1.0", "3.0"]], header=("path", "label", "start", "end"))
     (clip,) = _records(output, "train")
-    assert (int(clip[records.START_US]), int(clip[records.END_US])) == (1_000_000, 3_000_000)
-    assert clip[records.IMAGES].shape[0] == 20
-    brightness = [float(tf.io.decode_jpeg(clip[records.IMAGES][i]).numpy().mean()) for i in (0, 5)]
+    assert (int(clip[record_schema.START_US]), int(clip[record_schema.END_US])) == (1_000_000, 3_000_000)
+    assert clip[record_schema.IMAGES].shape[0] == 20
+    brightness = [float(tf.io.decode_jpeg(clip[record_schema.IMAGES][i]).numpy().mean()) for i in (0, 5)]
     assert abs(brightness[0] - (10 + 4 * 25)) < 4  # source frame at 1.0 s
     assert abs(brightness[1] - (10 + 4 * 37)) < 4  # at 1.5 s: source frame 37 (1.48 s)
-    assert clip[records.WAVEFORM].shape[0] == 32000
+    assert clip[record_schema.WAVEFORM].shape[0] == 32000
 
 
 def test_class_folders_and_captions(tmp_path):
@@ -151,4 +152,4 @@ def test_class_folders_and_captions(tmp_path):
     write_video(tmp_path / "e.mp4", num_frames=5, audio_seconds=0.2)
     _, output = _prepare(tmp_path, [["e.mp4", "x", "a cat, purring"]], header=("path", "label", "text"))
     (clip,) = _records(output, "train")
-    assert clip[records.CAPTION].numpy().decode() == "a cat, purring"
+    assert clip[record_schema.CAPTION].numpy().decode() == "a cat, purring"

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from conftest import write_video
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

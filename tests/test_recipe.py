@@ -6,12 +6,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from videofusion import names, pipeline, train
-from videofusion.config import base_config, demo_config
-from videofusion.models import InputShapes, ScaledAdam, build_model, recipe
-
 from test_models import batch, inputs_of, model_config
+
+from videofusion.config import base_config, demo_config
+from videofusion.contract import tensors
+from videofusion.data import pipeline
+from videofusion.models import InputShapes, ScaledAdam, build_model, optimization
+from videofusion.training import train
 
 
 def train_config(**overrides):
@@ -22,21 +23,21 @@ def train_config(**overrides):
 
 def test_warmup_then_cosine_to_the_final_ratio():
     cfg = train_config(epochs=4, learning_rate=1e-2, warmup_epochs=1.0, final_learning_rate_ratio=0.1)
-    schedule = recipe.learning_rate_schedule(cfg, steps_per_epoch=10)
+    schedule = optimization.learning_rate_schedule(cfg, steps_per_epoch=10)
     rate = lambda step: float(schedule(step))  # noqa: E731
     assert rate(0) == 0.0 and rate(5) == pytest.approx(5e-3) and rate(10) == pytest.approx(1e-2)
     # Halfway through the 30 decay steps: the mean of the peak and the floor.
     assert rate(25) == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))))
     assert rate(40) == pytest.approx(1e-3)
-    assert recipe.learning_rate_schedule(train_config(lr_schedule="constant"), 10) == 1e-3
+    assert optimization.learning_rate_schedule(train_config(lr_schedule="constant"), 10) == 1e-3
     with pytest.raises(ValueError, match="train.lr_schedule='step' is not one of"):
-        recipe.learning_rate_schedule(train_config(lr_schedule="step"), 10)
+        optimization.learning_rate_schedule(train_config(lr_schedule="step"), 10)
 
 
 def test_a_later_phase_continues_the_schedule():
     cfg = train_config(epochs=4, learning_rate=1e-2)
-    optimizer = recipe.make_optimizer(cfg, steps_per_epoch=10, first_step=25)
-    expected = float(recipe.learning_rate_schedule(cfg, 10)(25))
+    optimizer = optimization.make_optimizer(cfg, steps_per_epoch=10, first_step=25)
+    expected = float(optimization.learning_rate_schedule(cfg, 10)(25))
     assert int(optimizer.iterations) == 25
     assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(expected)
 
@@ -68,20 +69,20 @@ def test_label_smoothing_spreads_the_target():
     targets = np.full((2, 3), smoothing / 3)
     targets[np.arange(2), labels] += 1 - smoothing
     expected = np.mean(-np.sum(targets * np.log(probabilities), axis=1))
-    loss = recipe.SmoothedCrossentropy(label_smoothing=smoothing)(labels, probabilities)
+    loss = optimization.SmoothedCrossentropy(label_smoothing=smoothing)(labels, probabilities)
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
 def test_class_weights_reach_each_example_as_its_sample_weight():
-    weights = recipe.balanced_class_weights([30, 10, 0])
+    weights = optimization.balanced_class_weights([30, 10, 0])
     assert weights == pytest.approx([40 / 90, 40 / 30, 0.0])
     model = build_model(model_config("audio"), InputShapes(4, 16, 20, 8), num_classes=3)
     features, _ = batch()
     labels = np.array([0, 1, 1, 0])
     dataset = tf.data.Dataset.from_tensors(({k: features[k] for k in model.input}, labels))
     _, y, sample_weight = next(iter(pipeline.model_inputs(dataset, model, weights)))
-    np.testing.assert_allclose(sample_weight[names.CLASSES].numpy(), np.array(weights)[labels], rtol=1e-6)
-    np.testing.assert_array_equal(y[names.CLASSES].numpy(), labels)
+    np.testing.assert_allclose(sample_weight[tensors.CLASSES].numpy(), np.array(weights)[labels], rtol=1e-6)
+    np.testing.assert_array_equal(y[tensors.CLASSES].numpy(), labels)
 
 
 @pytest.fixture
@@ -106,7 +107,7 @@ def test_a_training_step_under_each_precision(precision, restore_float32):
     assert any(not np.array_equal(b, a) for b, a in zip(before, model.get_weights()))
     assert model.get_layer("lstm").compute_dtype == "float32"  # kept so: see models/video/lstm.py
     assert {w.dtype for w in model.trainable_weights} == {"float32"}  # master weights
-    assert keras.ops.convert_to_numpy(model(inputs_of(model, features))[names.CLASSES]).dtype == np.float32
+    assert keras.ops.convert_to_numpy(model(inputs_of(model, features))[tensors.CLASSES]).dtype == np.float32
 
 
 def test_unknown_precision_names_the_choices():

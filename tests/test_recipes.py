@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 
+import media_factory
 import pytest
 import tensorflow as tf
 
-import media_factory
-from videofusion import manifest, prepare, prepared_data, recipes, records
+from videofusion.contract import prepared_folder, record_schema
+from videofusion.ingest import manifest, prepare, recipes
+from videofusion.ingest.recipes import ave, common, hmdb51, kinetics, ucf101, vggsound
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(width=32, height=32, fps=10, num_frames=10)  # 1 s
@@ -60,6 +62,27 @@ def lf(*lines):
     return "".join(line + "\n" for line in lines).encode()
 
 
+# ---------------------------------------------------------------------------------------------- common
+
+def test_annotation_files_are_read_as_published(tmp_path):
+    root = make_tree(tmp_path, {}, [], {  # the index looks at names only: the videos are empty files
+        "clips/b/x.mp4": b"", "clips/a/x.MP4": b"", "more/y.avi": b"", "more/x.mkv": b"",
+        "list.txt": b"\xef\xbb\xbfa.avi 1\r\n\r\n  b.avi 2  \r\n",  # a BOM, CRLF, a blank line, padding
+        "table.csv": lf("label,id", '"heart sounds, heartbeat",x', "", "dog,y"),
+        "clips/.hidden/z.mp4": b"", "clips/notes.txt": b"",
+    })
+    assert list(common.text_lines(os.path.join(root, "list.txt"))) == [(1, "a.avi 1"), (3, "b.avi 2")]
+    assert list(common.csv_rows(os.path.join(root, "table.csv"))) == [
+        (1, ["label", "id"]), (2, ["heart sounds, heartbeat", "x"]), (4, ["dog", "y"])]
+    # Keyed by file stem: the first folder walked, in sorted order, wins; hidden and non-video files are left out.
+    assert common.index_videos(root, "clips", "more", "absent", key=common.stem) == {
+        "x": "clips/a/x.MP4", "y": "more/y.avi"}
+    with pytest.raises(common.RecipeError, match="missing.txt not found; is --root the folder"):
+        common.annotation_path(root, "missing.txt")
+    with pytest.raises(ValueError, match="time '-1' must be a non-negative number of seconds"):
+        common.span("-1", "3")
+
+
 # ---------------------------------------------------------------------------------------------- UCF101
 
 UCF_VIDEOS = [
@@ -73,7 +96,7 @@ UCF_VIDEOS = [
 
 
 @pytest.fixture(scope="module")
-def ucf101(tmp_path_factory, samples):
+def ucf101_root(tmp_path_factory, samples):
     return make_tree(tmp_path_factory.mktemp("ucf101"), samples, UCF_VIDEOS, {
         # classInd.txt has all 101 classes; these are three of its lines, with their real indices.
         "ucfTrainTestlist/classInd.txt": crlf("1 ApplyEyeMakeup", "2 ApplyLipstick", "37 HandstandPushups"),
@@ -93,8 +116,8 @@ def ucf101(tmp_path_factory, samples):
     })
 
 
-def test_ucf101_rows_take_classind_spelling_and_the_disk_spelling(ucf101):
-    entries, problems = recipes.read("ucf101", ucf101)
+def test_ucf101_rows_take_classind_spelling_and_the_disk_spelling(ucf101_root):
+    entries, problems = ucf101.read(ucf101_root)
     assert rows(entries) == [
         ("UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "ApplyEyeMakeup", "test", None, None),
         ("UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", "ApplyEyeMakeup", "train", None, None),
@@ -110,23 +133,23 @@ def test_ucf101_rows_take_classind_spelling_and_the_disk_spelling(ucf101):
             "ucfTrainTestlist/trainlist01.txt line 5: index 37 is 'HandstandPushups' in classInd.txt, "
             "not 'ApplyEyeMakeup'",
     }
-    split2, problems2 = recipes.read("ucf101", ucf101, split=2)
+    split2, problems2 = ucf101.read(ucf101_root, split=2)
     assert {(e.path, e.split) for e in split2} == {(p, "test" if s == "train" else "train") for p, _, s, _, _ in
                                                    rows(entries)}
     assert problems2 == []
 
 
-def test_recipe_errors_name_what_is_wrong(ucf101, tmp_path):
+def test_recipe_errors_name_what_is_wrong(ucf101_root, tmp_path):
     with pytest.raises(recipes.RecipeError, match="unknown recipe 'ucf'.*ucf101, hmdb51"):
-        recipes.read("ucf", ucf101)
+        recipes.read("ucf", ucf101_root)
     with pytest.raises(recipes.RecipeError, match="needs --root"):
         recipes.read("ucf101", None)
     with pytest.raises(recipes.RecipeError, match="official splits 1, 2, 3, not 4"):
-        recipes.read("ucf101", ucf101, split=4)
+        recipes.read("ucf101", ucf101_root, split=4)
     with pytest.raises(recipes.RecipeError, match="one official split: drop --split"):
-        recipes.read("kinetics", ucf101, split=1)
+        recipes.read("kinetics", ucf101_root, split=1)
     with pytest.raises(recipes.RecipeError, match="ucfTrainTestlist/trainlist03.txt not found; is --root"):
-        recipes.read("ucf101", ucf101, split=3)
+        recipes.read("ucf101", ucf101_root, split=3)
     (tmp_path / "ucfTrainTestlist").mkdir()
     (tmp_path / "ucfTrainTestlist" / "classInd.txt").write_bytes(crlf("1 ApplyEyeMakeup", "ApplyLipstick"))
     with pytest.raises(recipes.RecipeError, match=r"classInd.txt line 2: expected '<index> <Class>'"):
@@ -135,24 +158,24 @@ def test_recipe_errors_name_what_is_wrong(ucf101, tmp_path):
         prepare.read_inputs(prepare.PrepareOptions(output_dir="x", manifest="m.csv", recipe="ucf101"))
 
 
-def test_ucf101_prepared_end_to_end(ucf101, tmp_path):
+def test_ucf101_prepared_end_to_end(ucf101_root, tmp_path):
     output = str(tmp_path / "records")
     summary = prepare.prepare_dataset(prepare.PrepareOptions(
-        output_dir=output, recipe="ucf101", recipe_root=ucf101, short_side=16, fps=5, workers=1, num_shards=1))
-    assert summary[prepared_data.COUNTS] == {"train": 2, "val": 0, "test": 2}
-    info = prepared_data.read_dataset_info(output)
-    assert info[prepared_data.LABELS] == ["ApplyEyeMakeup", "HandstandPushups"]
-    assert info[prepared_data.PARAMETERS]["recipe"] == "ucf101"
-    errors = [json.loads(line) for line in open(os.path.join(output, prepared_data.ERRORS_FILE))]
+        output_dir=output, recipe="ucf101", recipe_root=ucf101_root, short_side=16, fps=5, workers=1, num_shards=1))
+    assert summary[prepared_folder.COUNTS] == {"train": 2, "val": 0, "test": 2}
+    info = prepared_folder.read_dataset_info(output)
+    assert info[prepared_folder.LABELS] == ["ApplyEyeMakeup", "HandstandPushups"]
+    assert info[prepared_folder.PARAMETERS]["recipe"] == "ucf101"
+    errors = [json.loads(line) for line in open(os.path.join(output, prepared_folder.ERRORS_FILE))]
     assert [e["reason"].split(":")[0] for e in errors] == [
         f"ucfTrainTestlist/trainlist01.txt line {n}" for n in (3, 4, 5)]
-    assert info[prepared_data.NUM_ERRORS] == 3
-    test = [records.parse_clip(r) for r in tf.data.TFRecordDataset(prepared_data.shard_files(output, "test"))]
-    found = {(c[records.FILENAME].numpy().decode(), c[records.LABEL_TEXT].numpy().decode()) for c in test}
+    assert info[prepared_folder.NUM_ERRORS] == 3
+    test = [record_schema.parse_clip(r) for r in tf.data.TFRecordDataset(prepared_folder.shard_files(output, "test"))]
+    found = {(c[record_schema.FILENAME].numpy().decode(), c[record_schema.LABEL_TEXT].numpy().decode()) for c in test}
     assert found == {("UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "ApplyEyeMakeup"),
                      ("UCF-101/HandstandPushups/v_HandStandPushups_g01_c01.avi", "HandstandPushups")}
-    assert {int(c[records.LABEL_INDEX]) for c in test} == {0, 1}
-    assert all(c[records.IMAGES].shape[0] == 5 and int(c[records.HAS_AUDIO]) == 1 for c in test)
+    assert {int(c[record_schema.LABEL_INDEX]) for c in test} == {0, 1}
+    assert all(c[record_schema.IMAGES].shape[0] == 5 and int(c[record_schema.HAS_AUDIO]) == 1 for c in test)
 
 
 # ---------------------------------------------------------------------------------------------- HMDB51
@@ -171,7 +194,7 @@ def test_hmdb51_codes_one_train_two_test_zero_left_out(tmp_path, samples):
             f"{names[0]} 0", f"{names[1]} 1", f"{names[2]} 2"),
         "testTrainMulti_7030_splits/climb_stairs_test_split2.txt": lf(f"{names[3]} 1"),
     })
-    entries, problems = recipes.read("hmdb51", root)
+    entries, problems = hmdb51.read(root)
     assert rows(entries) == [(videos[0], "brush_hair", "train", None, None),
                              (videos[1], "brush_hair", "test", None, None),
                              (videos[3], "climb_stairs", "test", None, None)]
@@ -182,7 +205,7 @@ def test_hmdb51_codes_one_train_two_test_zero_left_out(tmp_path, samples):
             "testTrainMulti_7030_splits/brush_hair_test_split1.txt line 5: expected '<video>.avi <code>' with code 0, "
             f"1 or 2, got '{names[0]} 3'",
     }
-    entries, problems = recipes.read("hmdb51", root, split=2)
+    entries, problems = hmdb51.read(root, split=2)
     assert rows(entries) == [(videos[1], "brush_hair", "train", None, None),
                              (videos[2], "brush_hair", "test", None, None),
                              (videos[3], "climb_stairs", "train", None, None)]
@@ -200,7 +223,7 @@ KINETICS_VIDEOS = [
 
 
 @pytest.fixture(scope="module")
-def kinetics(tmp_path_factory, samples):
+def kinetics_root(tmp_path_factory, samples):
     return make_tree(tmp_path_factory.mktemp("kinetics"), samples, KINETICS_VIDEOS, {
         "annotations/train.csv": lf(  # Kinetics-400 header, with is_cc
             "label,youtube_id,time_start,time_end,split,is_cc",
@@ -220,8 +243,8 @@ def kinetics(tmp_path_factory, samples):
     })
 
 
-def test_kinetics_rows_missing_clips_listed_unlabeled_test_left_out(kinetics, caplog):
-    entries, problems = recipes.read("kinetics", kinetics)
+def test_kinetics_rows_missing_clips_listed_unlabeled_test_left_out(kinetics_root, caplog):
+    entries, problems = kinetics.read(kinetics_root)
     assert "annotations/test.csv: 2 rows have no label" in caplog.text
     assert rows(entries) == [
         ("train/-3B32lodo2M_000059_000069.mp4", "abseiling", "train", None, None),
@@ -237,22 +260,23 @@ def test_kinetics_rows_missing_clips_listed_unlabeled_test_left_out(kinetics, ca
     }
 
 
-def test_kinetics_prepared_through_the_command_line(kinetics, tmp_path):
+def test_kinetics_prepared_through_the_command_line(kinetics_root, tmp_path):
     output = tmp_path / "records"
     result = subprocess.run(
-        [sys.executable, "-m", "videofusion.cli", "prepare", "--recipe", "kinetics", "--root", kinetics,
+        [sys.executable, "-m", "videofusion.cli", "prepare", "--recipe", "kinetics", "--root", kinetics_root,
          "--output", str(output), "--short-side", "16", "--fps", "5", "--workers", "1", "--num-shards", "1"],
         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 0, result.stderr[-2000:]
-    info = prepared_data.read_dataset_info(str(output))
-    assert info[prepared_data.LABELS] == ["abseiling", "air drumming"]
-    assert info[prepared_data.VIDEOS] == {"train": 2, "val": 2, "test": 0}
-    assert info[prepared_data.NUM_ERRORS] == 3
-    errors = [json.loads(line)["path"] for line in open(output / prepared_data.ERRORS_FILE)]
+    info = prepared_folder.read_dataset_info(str(output))
+    assert info[prepared_folder.LABELS] == ["abseiling", "air drumming"]
+    assert info[prepared_folder.VIDEOS] == {"train": 2, "val": 2, "test": 0}
+    assert info[prepared_folder.NUM_ERRORS] == 3
+    errors = [json.loads(line)["path"] for line in open(output / prepared_folder.ERRORS_FILE)]
     assert errors == ["train/gone0000000_000000_000010.mp4", "train/gone0000001_000030_000040.mp4",
                       "annotations/train.csv line 6"]
-    val = [records.parse_clip(r) for r in tf.data.TFRecordDataset(prepared_data.shard_files(str(output), "val"))]
-    assert sorted(c[records.LABEL_TEXT].numpy().decode() for c in val) == ["abseiling", "air drumming"]
+    val_files = prepared_folder.shard_files(str(output), "val")
+    val = [record_schema.parse_clip(r) for r in tf.data.TFRecordDataset(val_files)]
+    assert sorted(c[record_schema.LABEL_TEXT].numpy().decode() for c in val) == ["abseiling", "air drumming"]
 
 
 # -------------------------------------------------------------------------------------------- VGGSound
@@ -268,7 +292,7 @@ def test_vggsound_csv_without_header_and_quoted_labels(tmp_path, samples):
             "xxxxxxxxxxx,12,dog barking,validation",
         ),
     })
-    entries, problems = recipes.read("vggsound", root)
+    entries, problems = vggsound.read(root)
     assert rows(entries) == [
         ("video/0_8-g2rof7E_000049.mp4", "heart sounds, heartbeat", "test", None, None),
         ("video/glLQrEijrKg_000300.mp4", "playing hammond organ", "test", None, None),
@@ -294,7 +318,7 @@ def test_ave_event_span_becomes_the_clip(tmp_path, samples):
         "valSet.txt": lf(lines[1]),
         "testSet.txt": lf(lines[2]),
     })
-    entries, problems = recipes.read("ave", root)
+    entries, problems = ave.read(root)
     assert rows(entries) == [
         ("AVE/0giAfYq9oVM.mp4", "Male speech, man speaking", "test", 3.0, 9.0),
         ("AVE/MH3m4AwEcRY.mp4", "Church bell", "val", 6.0, 8.0),
@@ -308,7 +332,7 @@ def test_ave_event_span_becomes_the_clip(tmp_path, samples):
 
 # ---------------------------------------------------------------------------------------- command line
 
-def test_recipe_list_needs_no_output_but_preparing_does(ucf101):
+def test_recipe_list_needs_no_output_but_preparing_does(ucf101_root):
     def videofusion(*args):
         return subprocess.run([sys.executable, "-m", "videofusion.cli", "prepare", *args], capture_output=True,
                               text=True, env=dict(os.environ, PYTHONPATH=REPO))
@@ -316,7 +340,7 @@ def test_recipe_list_needs_no_output_but_preparing_does(ucf101):
     listed = videofusion("--recipe", "list")
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert [line.split()[0] for line in listed.stdout.splitlines()] == recipes.names()
-    no_output = videofusion("--recipe", "ucf101", "--root", ucf101)
+    no_output = videofusion("--recipe", "ucf101", "--root", ucf101_root)
     assert no_output.returncode == 1 and "prepare needs --output DIR" in no_output.stderr
-    bad_root = videofusion("--recipe", "ucf101", "--root", os.path.join(ucf101, "nowhere"), "--output", "x")
+    bad_root = videofusion("--recipe", "ucf101", "--root", os.path.join(ucf101_root, "nowhere"), "--output", "x")
     assert bad_root.returncode == 2 and "is not a folder" in bad_root.stderr

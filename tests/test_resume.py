@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from videofusion import callbacks, config as config_lib, prepared_data
-from videofusion.models import recipe
-from videofusion.workdir import RunPaths
+from videofusion import config as config_lib
+from videofusion.contract import prepared_folder
+from videofusion.models import optimization
+from videofusion.run_folder import RunPaths
+from videofusion.training import callbacks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 3
@@ -96,9 +98,9 @@ def test_killed_mid_epoch_the_same_command_resumes_and_ends_as_an_uninterrupted_
     # The step count and the schedule continue: every epoch ran its steps once, and the learning rate
     # logged at the end of each epoch (TensorBoard's step = epoch index) is the schedule's at that step.
     config = config_lib.load_run_config(paths.workdir)
-    train_clips = prepared_data.read_dataset_info(demo_records)[prepared_data.COUNTS]["train"]
-    steps = recipe.steps_per_epoch(train_clips, config.train.batch_size)
-    schedule = recipe.learning_rate_schedule(config.train, steps)
+    train_clips = prepared_folder.read_dataset_info(demo_records)[prepared_folder.COUNTS]["train"]
+    steps = optimization.steps_per_epoch(train_clips, config.train.batch_size)
+    schedule = optimization.learning_rate_schedule(config.train, steps)
     model = keras.models.load_model(paths.model)
     assert int(model.optimizer.iterations) == EPOCHS * steps
     assert float(model.optimizer.learning_rate) == pytest.approx(float(schedule(EPOCHS * steps)), abs=1e-9)

@@ -1,6 +1,9 @@
 """`videofusion summary` (parameters, FLOPs per clip) and `videofusion report` (the ablation table)."""
 
-from videofusion import config as config_lib, fileio, report, summary
+from videofusion import config as config_lib
+from videofusion import fileio
+from videofusion.evaluation import report
+from videofusion.training import summary
 
 
 def test_summary_counts_parameters_and_flops(tmp_path):

@@ -12,9 +12,10 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
-from videofusion import demo
+from videofusion.ingest import demo_videos
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAX_ENV = {
@@ -24,23 +25,68 @@ JAX_ENV = {
                  "--xla_llvm_disable_expensive_passes=true",
 }
 
+# `videofusion train` as the command line runs it, plus a callback that keeps the weights the fit starts
+# from; then the saved model, loaded under JAX, scores the first two test clips (their views as
+# `evaluate` and the SavedModel's `serve_examples` make them). Arguments: the JSON file to write, the
+# flags of `videofusion train`.
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from videofusion import cli, models
+    from videofusion.contract import prepared_folder, tensors
+    from videofusion.data import pipeline
+    from videofusion.training import train
+
+    initial = {}
+
+    class KeepInitialWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            initial.update({v.path: keras.ops.convert_to_numpy(v).copy() for v in self.model.trainable_variables})
+
+    fit = train.fit
+    train.fit = lambda run, extra_callbacks=(): fit(run, [KeepInitialWeights(), *extra_callbacks])
+    try:
+        cli.main(["videofusion", "train", *sys.argv[2:]])
+    except SystemExit as exit:  # absl's app.run ends with sys.exit
+        assert not exit.code, exit.code
+    keras.distribution.set_distribution(None)  # score on one device: a batch of one clip's views
+    config, _, model = models.load_run("run")
+    moved = {v.path: float(np.abs(keras.ops.convert_to_numpy(v) - initial[v.path]).max())
+             for v in model.trainable_variables}
+    options = pipeline.PipelineOptions.from_config(config)
+    records = [r.numpy() for r in tf.data.TFRecordDataset(prepared_folder.shard_files(config.data.dir, "test")).take(2)]
+    probabilities = []
+    for record in records:
+        views, _ = pipeline.eval_examples(tf.constant(record), tf.constant(0, tf.int64), options)
+        per_view = model.predict_on_batch({k: views[k].numpy() for k in model.input})[tensors.CLASSES]
+        probabilities.append(np.asarray(per_view).mean(axis=0).tolist())
+    with open(sys.argv[1], "w") as f:
+        json.dump({"moved": moved, "records": [r.hex() for r in records], "probabilities": probabilities}, f)
+    """
+)
+
+# The SavedModel, under TensorFlow, on the same two records: `serve_examples`, and `serve` (the default
+# signature, its defaults applied in Python) on their decoded frames and waveform.
 SERVE_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import tensorflow as tf
-    from videofusion import names, pipeline, prepared_data, records
+    from videofusion.contract import tensors, record_schema
+    from videofusion.data import pipeline
 
     loaded = tf.saved_model.load(sys.argv[1])
-    serve = loaded.serve  # serving_default, its defaults applied in Python
-    files = prepared_data.shard_files(sys.argv[2], "test")
-    results = []
-    for serialized in tf.data.TFRecordDataset(files).take(2):
-        parsed = records.parse_clip(serialized)
-        served = serve(frames=pipeline.decode_frames(parsed[records.IMAGES])[tf.newaxis],
-                       waveform=parsed[records.WAVEFORM][tf.newaxis])
-        probabilities = served[names.PROBABILITIES].numpy()[0]
-        results.append({"sum": float(probabilities.sum()), "classes": len(probabilities),
-                        "labels": [label.decode() for label in served[names.TOP_K_LABELS].numpy()[0]]})
+    records = [bytes.fromhex(r) for r in json.load(open(sys.argv[2]))["records"]]
+    examples = loaded.signatures["serve_examples"](examples=tf.constant(records))
+    results = {"examples": examples[tensors.PROBABILITIES].numpy().tolist(), "media": [], "labels": []}
+    for record in records:
+        parsed = record_schema.parse_clip(tf.constant(record))
+        served = loaded.serve(frames=pipeline.decode_frames(parsed[record_schema.IMAGES])[tf.newaxis],
+                              waveform=parsed[record_schema.WAVEFORM][tf.newaxis])
+        results["media"].append(served[tensors.PROBABILITIES].numpy()[0].tolist())
+        results["labels"].append([label.decode() for label in served[tensors.TOP_K_LABELS].numpy()[0]])
     print(json.dumps(results))
     """
 )
@@ -54,26 +100,38 @@ def run(*args, cwd, env):
 
 
 @pytest.mark.slow
-def test_jax_trained_run_exports_a_savedmodel_that_serves(demo_records, tmp_path):
+def test_jax_trained_run_exports_a_savedmodel_that_serves_its_probabilities(demo_records, tmp_path):
+    """Trained under JAX, the weights move; the SavedModel exported from the run (under TensorFlow)
+    gives the probabilities the JAX model gives on the same clips."""
     tensorflow_env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    trained = run("train", "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
-                  f"--config.data.dir={demo_records}", "--config.model.video_encoder=frame_avg",
-                  "--config.model.fusion=concat", cwd=tmp_path, env=dict(tensorflow_env, **JAX_ENV))
+    trained = subprocess.run(
+        [sys.executable, "-c", TRAIN_SCRIPT, "jax.json", "--config",
+         os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
+         f"--config.data.dir={demo_records}", "--config.model.video_encoder=frame_avg", "--config.model.fusion=concat"],
+        cwd=tmp_path, capture_output=True, text=True, env=dict(tensorflow_env, PYTHONPATH=REPO, **JAX_ENV), timeout=600)
+    assert trained.returncode == 0, trained.stderr[-4000:]
     assert "Keras backend jax: DataParallel over 2 device(s)" in trained.stderr
     assert "global batch 8 (2 replica(s))" in trained.stderr
     run_dir = tmp_path / "run"
     assert {"model.keras", "config.json", "labels.txt", "checkpoints"} <= set(os.listdir(run_dir))
     assert json.loads((run_dir / "config.json").read_text())["train"]["strategy"] == "auto"
     assert (run_dir / "labels.txt").read_text() == open(os.path.join(demo_records, "labels.txt")).read()
+    jax = json.loads((tmp_path / "jax.json").read_text())
+    unmoved = [path for path, change in jax["moved"].items() if change < 1e-6]
+    assert jax["moved"] and not unmoved, f"trainable weights that training left as they were: {unmoved}"
 
     exported = run("export", "--workdir", "run", "--output", "exports", cwd=tmp_path, env=tensorflow_env)
     assert exported.stdout.strip() == os.path.join("exports", "1")
-    served = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, "exports/1", demo_records], cwd=tmp_path,
+    served = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, "exports/1", "jax.json"], cwd=tmp_path,
                             capture_output=True, text=True, env=dict(tensorflow_env, PYTHONPATH=REPO), timeout=300)
     assert served.returncode == 0, served.stderr[-4000:]
-    for clip in json.loads(served.stdout.strip().splitlines()[-1]):
-        assert clip["classes"] == len(demo.LABELS) and abs(clip["sum"] - 1) < 1e-4
-        assert len(clip["labels"]) == 5 and set(clip["labels"]) <= set(demo.LABELS)
+    result = json.loads(served.stdout.strip().splitlines()[-1])
+    probabilities = np.array(jax["probabilities"])
+    assert probabilities.shape == (2, len(demo_videos.LABELS))
+    np.testing.assert_allclose(result["examples"], probabilities, atol=1e-4)
+    np.testing.assert_allclose(result["media"], probabilities, atol=1e-4)
+    for labels in result["labels"]:
+        assert len(labels) == 5 and set(labels) <= set(demo_videos.LABELS)
 
 
 def test_jax_backend_refuses_tf_distribute_strategies():
@@ -81,7 +139,7 @@ def test_jax_backend_refuses_tf_distribute_strategies():
         """
         import os
         os.environ["KERAS_BACKEND"] = "jax"
-        from videofusion import strategy
+        from videofusion.training import strategy
         try:
             strategy.make_distribution("mirrored")
         except ValueError as error:

@@ -8,13 +8,15 @@ import itertools
 import json
 import os
 
+import media_factory
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import media_factory
 from conftest import write_video
-from videofusion import fileio, manifest, media, prepare, prepared_data, recipes
+
+from videofusion import fileio
+from videofusion.contract import prepared_folder
+from videofusion.ingest import manifest, media, prepare, recipes
 
 RAM = "ram://test_url_paths"
 _FIXTURE_BUILDS = itertools.count()
@@ -38,18 +40,18 @@ def files_under(folder):
 
 
 def records_by_split(folder):
-    """The serialized records of each split, sorted, read by tf.data from `prepared_data.shard_files`."""
-    return {split: sorted(r.numpy() for r in tf.data.TFRecordDataset(prepared_data.shard_files(folder, split)))
-            for split in prepared_data.SPLITS}
+    """The serialized records of each split, sorted, read by tf.data from `prepared_folder.shard_files`."""
+    return {split: sorted(r.numpy() for r in tf.data.TFRecordDataset(prepared_folder.shard_files(folder, split)))
+            for split in prepared_folder.SPLITS}
 
 
 def reports(folder):
     """(labels.txt, errors as (path, reason up to its first colon), dataset.json without the paths)."""
-    labels = tf.io.gfile.GFile(f"{folder}/{prepared_data.LABELS_FILE}").read()
-    errors = [json.loads(line) for line in tf.io.gfile.GFile(f"{folder}/{prepared_data.ERRORS_FILE}")]
-    info = json.loads(tf.io.gfile.GFile(f"{folder}/{prepared_data.DATASET_FILE}").read())
+    labels = tf.io.gfile.GFile(f"{folder}/{prepared_folder.LABELS_FILE}").read()
+    errors = [json.loads(line) for line in tf.io.gfile.GFile(f"{folder}/{prepared_folder.ERRORS_FILE}")]
+    info = json.loads(tf.io.gfile.GFile(f"{folder}/{prepared_folder.DATASET_FILE}").read())
     for path_option in ("manifest", "output_dir"):
-        del info[prepared_data.PARAMETERS][path_option]
+        del info[prepared_folder.PARAMETERS][path_option]
     return labels, [(e["path"], e["reason"].split(":")[0]) for e in errors], info
 
 
@@ -117,29 +119,29 @@ def test_a_second_run_on_urls_resumes_and_rewrites_nothing(manifests, prepared, 
 
 def test_prepared_data_reads_a_url_folder(prepared, tmp_path):
     """What `train` reads with `data.dir=gs://…` (besides the shards, which tf.data reads above)."""
-    from videofusion import workdir
+    from videofusion import run_folder
 
     _, url = prepared
-    workdir.save_labels(url, str(tmp_path / "run"))
-    assert workdir.load_labels(str(tmp_path / "run")) == ["a", "b"]
-    assert prepared_data.shard_files(url, "train") == [f"{url}/train-0000{i}-of-00002.tfrecord" for i in (0, 1)]
-    info = prepared_data.read_dataset_info(url)
-    assert info[prepared_data.LABELS] == ["a", "b"]
-    assert info[prepared_data.COUNTS] == {"train": 4, "val": 2, "test": 2}
+    run_folder.save_labels(url, str(tmp_path / "run"))
+    assert run_folder.load_labels(str(tmp_path / "run")) == ["a", "b"]
+    assert prepared_folder.shard_files(url, "train") == [f"{url}/train-0000{i}-of-00002.tfrecord" for i in (0, 1)]
+    info = prepared_folder.read_dataset_info(url)
+    assert info[prepared_folder.LABELS] == ["a", "b"]
+    assert info[prepared_folder.COUNTS] == {"train": 4, "val": 2, "test": 2}
     with pytest.raises(FileNotFoundError, match=f"no train shards .* in {RAM}/nothing: run"):
-        prepared_data.shard_files(f"{RAM}/nothing", "train")
+        prepared_folder.shard_files(f"{RAM}/nothing", "train")
     with pytest.raises(FileNotFoundError, match=f"{RAM}/nothing/dataset.json not found"):
-        prepared_data.read_dataset_info(f"{RAM}/nothing")
+        prepared_folder.read_dataset_info(f"{RAM}/nothing")
 
 
 def test_beam_in_memory_reads_and_writes_urls_as_the_local_runner_does_a_disk(manifests, prepared, ram_root):
     """The DirectRunner in this process (in_memory), where `ram://` is visible to its workers."""
     pytest.importorskip("apache_beam", reason="the Beam runner needs the beam extra: make install-beam")
-    from videofusion import beam_ingest
+    from videofusion.ingest import beam_runner
 
     disk, _ = prepared
     url = f"{ram_root}/beam_records"
-    beam_ingest.prepare_dataset_beam(_options(manifests[1], url),
+    beam_runner.prepare_dataset_beam(_options(manifests[1], url),
                                      ["--direct_num_workers=1", "--direct_running_mode=in_memory"])
     assert files_under(url) == files_under(disk)  # the plan file removed, no temporary file left
     assert records_by_split(url) == records_by_split(disk)

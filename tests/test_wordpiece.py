@@ -1,15 +1,15 @@
 """The core-ops caption tokenizer of the SavedModel (`serving/wordpiece.py`) against the training one
-(keras-hub's WordPiece, `text.py`), and in a process where TensorFlow Text cannot be imported."""
+(keras-hub's WordPiece, `caption_tokenizer.py`), and in a process where TensorFlow Text cannot be imported."""
 
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from videofusion import text
-from videofusion.serving import wordpiece
 from fresh_python import run_with_tensorflow_only
+
+from videofusion.data import caption_tokenizer
+from videofusion.serving import wordpiece
 
 # Accents, case folding beyond ASCII (ß, final sigma, dotted İ, titlecase ǅ), compatibility forms
 # (fullwidth, ligature, circled and fraction digits), CJK and Hangul, emoji, control and format
@@ -45,7 +45,7 @@ def test_equals_the_training_tokenizer_on_a_given_vocabulary(tables):
 
 
 def test_equals_the_training_tokenizer_on_a_learnt_vocabulary(tables):
-    vocabulary = text.build_vocabulary_from(CAPTIONS * 10, size=400)
+    vocabulary = caption_tokenizer.build_vocabulary_from(CAPTIONS * 10, size=400)
     core = wordpiece.CoreWordPiece(vocabulary, sequence_length=24, tables=tables)
     np.testing.assert_array_equal(core(tf.constant(CAPTIONS)).numpy(),
                                   wordpiece.tokenize_like_training(vocabulary, 24, CAPTIONS))
@@ -64,3 +64,52 @@ def test_runs_from_a_savedmodel_without_tensorflow_text(tables, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_array_equal(np.array(json.loads(result.stdout.splitlines()[-1])),
                                   core(tf.constant(CAPTIONS)).numpy())
+
+
+def _untrained_text_run(workdir) -> str:
+    """A run folder (config, labels, vocabulary, model.keras) of the smoke model with the text modality,
+    as training leaves it, without the training: the export's graph does not depend on the weights."""
+    from videofusion import config as config_lib
+    from videofusion.data.transforms import ClipSpec
+    from videofusion.models import build_model
+    from videofusion.run_folder import RunPaths
+    from videofusion.training import train
+
+    config = config_lib.demo_config("smoke")
+    config.model.update(dict(modalities="video,audio,text", video_encoder="frame_avg", fusion="concat"))
+    # What `train` fills in from a prepared folder's dataset.json (the export's metadata takes defaults
+    # for what is left: the folder does not exist).
+    config.data.update(dict(dir=str(workdir) + "_data", fps=10.0, sample_rate=16000, short_side=32,
+                            text_length=8, vocabulary_size=len(VOCABULARY)))
+    model = build_model(config.model, train.input_shapes(config, ClipSpec.from_config(config.data)), num_classes=3)
+    workdir.mkdir()
+    config_lib.save_run_config(config, str(workdir))
+    (workdir / "labels.txt").write_text("cat\ndog\nbird\n")
+    caption_tokenizer.save_vocabulary(VOCABULARY, str(workdir))
+    model.save(RunPaths(str(workdir)).model)
+    return str(workdir)
+
+
+def test_text_model_exports_a_graph_of_core_ops_only(tables, tmp_path, monkeypatch):
+    """The SavedModel of a model that reads captions (its tokenizer in the graph) has no op that TensorFlow
+    alone lacks, such as TF Text's (`NormalizeUTF8`, `FastWordpieceTokenizeWithOffsets`, ...): every op
+    type is registered in a process where only TensorFlow can be imported, as in TF Serving."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from videofusion.serving import export
+
+    monkeypatch.setattr(wordpiece, "normalization_tables", lambda: tables)  # computed once for the module
+    export_dir = export.export(_untrained_text_run(tmp_path / "run"), str(tmp_path / "exports"))
+    saved_model = saved_model_pb2.SavedModel.FromString((tmp_path / "exports" / "1" / "saved_model.pb").read_bytes())
+    assert "caption" in saved_model.meta_graphs[0].signature_def["serving_default"].inputs  # a text model
+    ops = export.graph_ops(export_dir)
+    assert not {op for op in ops if "UTF8" in op or "Wordpiece" in op or "RegexSplit" in op}
+    script = """
+        import json
+        import tensorflow as tf
+        from tensorflow.python.framework import op_def_registry
+        print(json.dumps(sorted(op for op in json.loads(sys.argv[1]) if op_def_registry.get(op) is None)))
+    """
+    result = run_with_tensorflow_only(script, json.dumps(sorted(ops)), cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == []  # op types TensorFlow alone does not know

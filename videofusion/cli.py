@@ -2,18 +2,52 @@
 
 Verbs: demo-data, prepare, train, evaluate, export, predict (see `videofusion <verb> --help`).
 Flags are read here only and passed down as plain values.
+
+A mistake (an unknown flag or config field, a missing file, run or data folder) ends the command with one
+line on stderr, `videofusion <verb>: what is wrong; what to do`, and exit status 1 when the command line
+itself is wrong, 2 when something it names cannot be used; `VIDEOFUSION_DEBUG=1` raises it with its
+traceback instead. TensorFlow's start-up lines are left out unless `TF_CPP_MIN_LOG_LEVEL=0`.
 """
 
+import contextlib
+import functools
 import json
 import os
+import re
 import shlex
 import sys
+import tempfile
+import textwrap
+from typing import Callable, List, NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
+DEBUG_VARIABLE = "VIDEOFUSION_DEBUG"
+ENVIRONMENT_HELP = f"""environment:
+  {DEBUG_VARIABLE}=1      an error's traceback instead of its one line
+  TF_CPP_MIN_LOG_LEVEL=0   TensorFlow's start-up lines too"""
+# What TensorFlow 2.21 writes to stderr whatever TF_CPP_MIN_LOG_LEVEL says: the lines its libraries log
+# through absl before absl's log is initialised, at import (two libraries, each line twice), and cuInit's
+# failure on a machine without CUDA, at the first look for devices. (Its CPU feature guard's lines obey
+# TF_CPP_MIN_LOG_LEVEL.)
+_TF_START_UP_LINE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|oneDNN custom operations are on"
+    r"|Could not find cuda drivers on your machine"
+    r"|failed call to cuInit"
+)
+_HELP_FLAGS = ("-h", "-?", "-help", "--help", "--helpshort")
+
+
+class _Mistake(Exception):
+    """A mistake of the user's: the message says what is wrong and what to do; `status` is the exit status."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
 
 
 def _demo_data_flags():
@@ -23,13 +57,13 @@ def _demo_data_flags():
 
 
 def _demo_data(_):
-    from videofusion import demo
+    from videofusion.ingest import demo_videos
 
-    demo.write_demo_dataset(FLAGS["output"].value, FLAGS["num-videos"].value, FLAGS["seed"].value)
+    demo_videos.write_demo_dataset(FLAGS["output"].value, FLAGS["num-videos"].value, FLAGS["seed"].value)
 
 
 def _prepare_flags():
-    from videofusion import prepare, recipes
+    from videofusion.ingest import prepare, recipes
 
     default = prepare.PrepareOptions(output_dir="")
     flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split,start,end].")
@@ -60,23 +94,23 @@ def _prepare_flags():
 
 def _run_prepare(options):
     """`prepare`'s work on the runner that --runner names; returns what it wrote to dataset.json."""
-    from videofusion import prepare
+    from videofusion.ingest import prepare
 
     if FLAGS.runner == "local":
         if FLAGS["beam-options"].value:
             raise app.UsageError("--beam-options goes with --runner beam")
         return prepare.prepare_dataset(options)
-    from videofusion import beam_ingest
+    from videofusion.ingest import beam_runner
 
     try:
-        return beam_ingest.prepare_dataset_beam(options, shlex.split(FLAGS["beam-options"].value))
-    except beam_ingest.BeamSetupError as error:
-        logging.error("%s", error)
-        sys.exit(2)
+        return beam_runner.prepare_dataset_beam(options, shlex.split(FLAGS["beam-options"].value))
+    except beam_runner.BeamSetupError as error:
+        raise _Mistake(str(error)) from error
 
 
 def _prepare(_):
-    from videofusion import manifest, prepare, prepared_data, recipes
+    from videofusion.contract import prepared_folder
+    from videofusion.ingest import manifest, prepare, recipes
 
     if FLAGS.recipe == recipes.LIST:
         print(recipes.describe())
@@ -102,10 +136,9 @@ def _prepare(_):
     try:
         summary = _run_prepare(options)
     except manifest.ManifestError as error:
-        logging.error("%s", error)
-        sys.exit(2)
-    errors = os.path.join(options.output_dir, prepared_data.ERRORS_FILE)
-    if sum(summary[prepared_data.COUNTS].values()) == 0:
+        raise _Mistake(str(error)) from error
+    errors = os.path.join(options.output_dir, prepared_folder.ERRORS_FILE)
+    if sum(summary[prepared_folder.COUNTS].values()) == 0:
         logging.error("No record was written; see %s", errors)
         sys.exit(1)
     if FLAGS.strict and summary["num_errors"]:
@@ -118,11 +151,11 @@ def _no_flags():
 
 
 def _info(argv):
-    from videofusion import dataset_info
+    from videofusion.contract import prepared_folder
 
     if len(argv) != 2:
         raise app.UsageError("usage: videofusion info DIR")
-    print(dataset_info.format_info(argv[1]))
+    print(prepared_folder.format_info(argv[1]))
 
 
 def _train_flags():
@@ -134,7 +167,7 @@ def _train_flags():
 
 
 def _train(_):
-    from videofusion import train
+    from videofusion.training import train
 
     train.train(FLAGS.config, FLAGS.workdir)
 
@@ -151,7 +184,7 @@ def _evaluate_flags():
 
 
 def _evaluate(_):
-    from videofusion import evaluate
+    from videofusion.evaluation import evaluate
 
     metrics = evaluate.evaluate(FLAGS.workdir, FLAGS.split, FLAGS["silence-audio"].value)
     keys = ("split", "accuracy", "top_k", "top_k_accuracy", "num_examples", "silenced_audio")
@@ -167,11 +200,7 @@ def _export_flags():
 def _export(_):
     from videofusion.serving import export
 
-    try:
-        print(export.export(FLAGS.workdir, FLAGS["output"].value, FLAGS.version))
-    except FileExistsError as error:
-        logging.error("%s", error)
-        sys.exit(2)
+    print(export.export(FLAGS.workdir, FLAGS["output"].value, FLAGS.version))
 
 
 def _predict_flags():
@@ -191,9 +220,8 @@ def _predict(argv):
         for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value, FLAGS.caption):
             print(json.dumps(result, ensure_ascii=False), flush=True)
             failed += "error" in result
-    except (FileNotFoundError, ValueError) as error:  # not an export, or a caption for a model without text
-        logging.error("%s", error)
-        sys.exit(2)
+    except ValueError as error:  # a caption for a model that reads no text
+        raise _Mistake(str(error)) from error
     if failed:
         logging.error("%d of %d videos could not be decoded", failed, len(paths))
         sys.exit(1)
@@ -207,7 +235,7 @@ def _summary_flags():
 
 
 def _summary(_):
-    from videofusion import summary
+    from videofusion.training import summary
 
     report = summary.summarize(FLAGS.config)
     logging.info("%s: %s parameters, %.1f MFLOPs per clip", report["model"], f"{report['parameters']:,}",
@@ -220,7 +248,8 @@ def _report_flags():
 
 
 def _report(argv):
-    from videofusion import fileio, report
+    from videofusion import fileio
+    from videofusion.evaluation import report
 
     table = report.ablation_table(argv[1:])
     if FLAGS["output"].value:
@@ -229,23 +258,161 @@ def _report(argv):
     print(table)
 
 
+class Verb(NamedTuple):
+    """A verb of the command: its flags, what it runs, and what `videofusion <verb> --help` says of it."""
+
+    define_flags: Callable[[], None]
+    run: Callable[[List[str]], None]  # takes absl's remaining arguments, the verb's name first
+    description: str
+    example: str
+    arguments: str = ""  # positional arguments, for the usage line
+    uses_tensorflow: bool = False  # TensorFlow is imported, quietly, before it runs
+
+
 VERBS = {
-    "demo-data": (_demo_data_flags, _demo_data, "write the demo videos and manifest"),
-    "prepare": (_prepare_flags, _prepare, "videos + manifest → TFRecord shards"),
-    "info": (_no_flags, _info, "summary of a prepared data folder (dataset.json)"),
-    "train": (_train_flags, _train, "train an experiment config"),
-    "evaluate": (_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json, eval/<split>/"),
-    "export": (_export_flags, _export, "a run → a versioned SavedModel"),
-    "predict": (_predict_flags, _predict, "top-k labels for video files, as JSON lines"),
-    "summary": (_summary_flags, _summary, "parameters and FLOPs per clip of a config's model"),
-    "report": (_report_flags, _report, "a Markdown table of the test metrics of runs"),
+    "demo-data": Verb(_demo_data_flags, _demo_data, "write the demo videos and manifest",
+                      "videofusion demo-data --output datasets/demo/raw --num-videos 720 --seed 0"),
+    "prepare": Verb(_prepare_flags, _prepare, "videos + manifest → TFRecord shards",
+                    "videofusion prepare --manifest datasets/demo/raw/manifest.csv --output datasets/demo/records "
+                    "--fps 10 --short-side 64"),
+    "info": Verb(_no_flags, _info, "summary of a prepared data folder (dataset.json)",
+                 "videofusion info datasets/demo/records", arguments="DIR"),
+    "train": Verb(_train_flags, _train, "train an experiment config",
+                  "videofusion train --config experiments/demo.py --workdir runs/demo --config.train.epochs=3",
+                  arguments="[--config.FIELD=VALUE ...]", uses_tensorflow=True),
+    "evaluate": Verb(_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json, eval/<split>/",
+                     "videofusion evaluate --workdir runs/demo --split test", uses_tensorflow=True),
+    "export": Verb(_export_flags, _export, "a run → a versioned SavedModel",
+                   "videofusion export --workdir runs/demo --output exports/demo", uses_tensorflow=True),
+    "predict": Verb(_predict_flags, _predict, "top-k labels for video files, as JSON lines",
+                    "videofusion predict --model exports/demo/1 --top-k 3 "
+                    "datasets/demo/raw/videos/00024_disk-left-low.mp4",
+                    arguments="VIDEO [VIDEO ...]", uses_tensorflow=True),
+    "summary": Verb(_summary_flags, _summary, "parameters and FLOPs per clip of a config's model",
+                    "videofusion summary --config experiments/demo.py", arguments="[--config.FIELD=VALUE ...]",
+                    uses_tensorflow=True),
+    "report": Verb(_report_flags, _report, "a Markdown table of the test metrics of runs",
+                   "videofusion report --output results/ablation.md runs/frame runs/lstm runs/audio",
+                   arguments="RUN [RUN ...]", uses_tensorflow=True),
 }
 
 
 def _usage() -> str:
     lines = ["usage: videofusion <verb> [flags]   (videofusion <verb> --help for its flags)", ""]
-    lines += [f"  {verb:<10} {description}" for verb, (_, _, description) in VERBS.items()]
-    return "\n".join(lines)
+    lines += [f"  {name:<10} {verb.description}" for name, verb in VERBS.items()]
+    return "\n".join(lines + ["", ENVIRONMENT_HELP])
+
+
+def _required(flag: flags.Flag) -> bool:
+    """Whether `flag` must be given: one of its validators refuses its default."""
+    try:
+        for validator in flag.validators:
+            validator.verify(FLAGS)
+    except flags.ValidationError:
+        return True
+    return False
+
+
+def _verb_help(name: str, flag_names: List[str]) -> str:
+    """What `videofusion <name> --help` prints: the usage line, each of `flag_names` with its help and
+    default (if it has one) or "(required)", an example and the environment variables."""
+    verb = VERBS[name]
+    lines = [f"usage: videofusion {name} [flags] {verb.arguments}".rstrip(), "", verb.description, "", "flags:"]
+    for flag in (FLAGS[flag_name] for flag_name in flag_names):
+        switch = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+        lines.append(textwrap.fill(f"{switch}: {flag.help}", 100, initial_indent="  ", subsequent_indent="    "))
+        if _required(flag):
+            lines.append("    (required)")
+        elif flag.default is not None:
+            lines.append(f"    (default: {flag.default_as_str})")
+    return "\n".join(lines + ["", "example:", f"  {verb.example}", "", ENVIRONMENT_HELP])
+
+
+@contextlib.contextmanager
+def _stderr_without(dropped: re.Pattern):
+    """Within: what this process writes to stderr (file descriptor 2, C++ libraries included) is held back;
+    at the end, all of it but the lines that `dropped` matches goes to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace")
+            sys.stderr.write("".join(line for line in text.splitlines(keepends=True) if not dropped.search(line)))
+
+
+def _import_tensorflow() -> None:
+    """Imports TensorFlow and looks for its devices without its start-up lines, unless TF_CPP_MIN_LOG_LEVEL=0."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    with _stderr_without(_TF_START_UP_LINE):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # cuInit, but no device initialised: tf.distribute can still set them up
+
+
+def _unknown_field(error: Exception, argv: List[str]) -> str:
+    """The line for ml_collections' error about a field the config does not have (`--config.train.epoch`).
+
+    Its message is the field's name in quotes, then on a second line the name it may have meant, if any.
+    """
+    message = error
+    while isinstance(message, BaseException) and message.args:  # an AttributeError wraps the KeyError
+        message = message.args[0]
+    field, _, suggestion = str(message).partition("\n")
+    field = field.strip("'\"")
+    paths = [arg.lstrip("-").split("=", 1)[0].split(".") for arg in argv[1:] if arg.lstrip("-").startswith("config.")]
+    path = next((path for path in paths if field in path[1:]), None)  # None: the experiment file's own mistake
+    line = (f"the config has no field {field!r}" if path is None
+            else f"--{'.'.join(path)}: {'.'.join(path[:path.index(field)])} has no field {field!r}")
+    return f"{line}; {suggestion[:1].lower()}{suggestion[1:]}" if suggestion else f"{line} (see videofusion/config.py)"
+
+
+def _parse_flags(argv: List[str]) -> List[str]:
+    """app.run's flags parser: parses `argv` into FLAGS; a mistake in it raises `_Mistake`."""
+    try:
+        remaining = FLAGS(argv)
+        if "config" in FLAGS:
+            FLAGS.config.keys()  # ml_collections defers a config file's failure to load to its first use
+    except flags.Error as error:  # an unknown flag, a bad value, a required flag left out
+        raise _Mistake(f"{str(error).rstrip('.')}; see `{argv[0]} --help`", 1) from error
+    except (AttributeError, KeyError) as error:  # --config.FIELD=VALUE for a field the config does not have
+        raise _Mistake(_unknown_field(error, argv), 1) from error
+    except OSError as error:  # the --config file cannot be read; the reason is the message's last line
+        reason = re.sub(r"^\[Errno \d+\] ", "", str(error).strip().splitlines()[-1].strip())
+        raise _Mistake(f"--config: {reason}; give an experiment file, e.g. experiments/demo.py") from error
+    return remaining
+
+
+def _names_config_field(error: ValueError) -> bool:
+    """Whether `error`'s message begins with a config field (`model.fusion='x' is not one of ...`): a value
+    that the experiment file or a --config.FIELD flag gave."""
+    from videofusion import config as config_lib
+
+    field = re.match(r"(\w+)\.\w+", str(error))
+    return field is not None and field.group(1) in config_lib.base_config()
+
+
+def _run(verb: Verb, argv: List[str]) -> None:
+    """app.run's main: runs `verb`; an error that is the user's mistake raises `_Mistake`."""
+    if verb.uses_tensorflow:
+        _import_tensorflow()
+    try:
+        verb.run(argv)
+    except app.UsageError as error:
+        raise _Mistake(str(error), error.exitcode) from error
+    except (FileNotFoundError, FileExistsError) as error:  # their messages name the path and what to do
+        raise _Mistake(str(error)) from error
+    except ValueError as error:
+        if not _names_config_field(error):
+            raise
+        raise _Mistake(str(error)) from error
 
 
 def main(argv=None):
@@ -254,10 +421,20 @@ def main(argv=None):
     if len(argv) < 2 or argv[1] not in VERBS:
         print(_usage(), file=sys.stderr)
         sys.exit(0 if len(argv) >= 2 and argv[1] in ("-h", "--help") else 2)
-    verb = argv[1]
-    define_flags, run, _ = VERBS[verb]
-    define_flags()
-    app.run(run, argv=[f"videofusion {verb}"] + argv[2:])
+    name = argv[1]
+    absl_flags = set(FLAGS)
+    VERBS[name].define_flags()
+    if any(arg in _HELP_FLAGS for arg in argv[2:]):
+        print(_verb_help(name, [flag_name for flag_name in FLAGS if flag_name not in absl_flags]))
+        return
+    try:
+        app.run(functools.partial(_run, VERBS[name]), argv=[f"videofusion {name}", *argv[2:]],
+                flags_parser=_parse_flags)
+    except _Mistake as mistake:
+        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        print(f"videofusion {name}: {' '.join(str(mistake).split())}", file=sys.stderr)
+        sys.exit(mistake.status)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
             max_frames=64,  # longest clip the transformer's position embedding covers
         )
     )
-    # The recipe (models/recipe.py): the reference trainers' AdamW + warmup + cosine + label smoothing.
+    # The recipe (models/optimization.py): the reference trainers' AdamW + warmup + cosine + label smoothing.
     # Measured against Adam at a constant rate (README.md's "Training recipe" has the table): the demo's
     # fusion model 0.986 vs 0.993 test accuracy (6 epochs; training accuracy 0.99 vs 0.95); the
     # appearance set's video-only and fused models 0.483 and 0.792 (15 epochs) vs 0.496 and 0.825 (10);

@@ -1,4 +1,4 @@
-"""Small file helpers: paths that may be URLs, atomic writes (temp name, then rename), progress reporting.
+"""Small file helpers: paths that may be URLs, atomic writes (temp name, then rename).
 
 Every function here takes a local path or a URL that TensorFlow's filesystem layer (`tf.io.gfile`)
 opens: `gs://` (Google Cloud Storage), `s3://` and `hdfs://` (with the `tensorflow-io` plugin), and the
@@ -33,12 +33,7 @@ import json
 import os
 import posixpath
 import re
-import sys
-import time
-from typing import Iterable, Iterator, List, Optional, Tuple
-
-from absl import logging
-import tqdm
+from typing import Iterator, List, Optional, Tuple
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DOT_SEGMENT = re.compile(r"/\.(?=/|$)")  # `root/./a`: a local path resolves it, an object store would not
@@ -294,69 +289,3 @@ def read_json(path: str):
     """Reads a JSON file."""
     with open_file(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def progress(items: Iterable, desc: str, unit: str, total: Optional[int] = None) -> Iterator:
-    """Iterates `items` with a progress bar on a terminal, and a log line every 10 s otherwise."""
-    if total is None:
-        try:
-            total = len(items)
-        except TypeError:  # generators, and tf.data datasets of unknown length
-            total = None
-    if sys.stderr.isatty():
-        yield from tqdm.tqdm(items, desc=desc, unit=unit, total=total)
-        return
-    last_log = time.monotonic()
-    done = 0
-    for item in items:
-        yield item
-        done += 1
-        if time.monotonic() - last_log >= 10:
-            logging.info("%s: %d/%s (%s)", desc, done, total if total is not None else "?", unit)
-            last_log = time.monotonic()
-    logging.info("%s: done, %d (%s)", desc, done, unit)
-
-
-class RateProgress:
-    """Progress of work items that each cover some seconds of media: count, media-seconds/s, ETA.
-
-    A tqdm bar on a terminal, a log line every 10 s otherwise.
-
-    >>> bar = RateProgress(total=2, desc="prepare", unit="video")
-    >>> bar.update(seconds=3.0); bar.update(seconds=1.0); bar.close()
-    """
-
-    def __init__(self, total: int, desc: str, unit: str):
-        self._total, self._desc, self._unit = total, desc, unit
-        self._done, self._seconds = 0, 0.0
-        self._started = self._last_log = time.monotonic()
-        self._bar = tqdm.tqdm(total=total, desc=desc, unit=unit) if sys.stderr.isatty() else None
-
-    def _rates(self) -> tuple:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        remaining = (self._total - self._done) * elapsed / self._done if self._done else float("nan")
-        return self._seconds / elapsed, remaining
-
-    def update(self, seconds: float = 0.0) -> None:
-        self._done += 1
-        self._seconds += seconds
-        media_rate, _ = self._rates()
-        if self._bar is not None:
-            self._bar.set_postfix_str(f"{media_rate:.1f} {self._unit}-s/s", refresh=False)
-            self._bar.update(1)
-        elif time.monotonic() - self._last_log >= 10:
-            self._log()
-
-    def _log(self) -> None:
-        media_rate, remaining = self._rates()
-        logging.info(
-            "%s: %d/%d %ss, %.1f %s-seconds/s, ETA %.0f s",
-            self._desc, self._done, self._total, self._unit, media_rate, self._unit, remaining,
-        )
-        self._last_log = time.monotonic()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        else:
-            self._log()

@@ -1,8 +1,19 @@
-"""Keras functional models (they import `keras` only, so they also run under the JAX backend)."""
+"""Models: a `config.model` section → Keras functional models (encoders, fusion, heads), and runs loaded back.
 
-from videofusion.models.builder import InputShapes, build_model, parse_modalities
+In: a config and input shapes (`contract.tensors` names the inputs). Out: `keras.Model`s. Imports
+`keras` only, never TensorFlow, so that the same models run under the JAX backend.
+
+- `builder`: `build_model` (per-modality encoders → fusion → heads), `video/`, `fusion/`,
+  `audio_encoder`, `text_encoder`, `frame_backbones`, `frame_preprocessing`, `layers`;
+- `optimization`: the optimizer, learning-rate schedule and loss of `config.train`; `finetune`:
+  backbone phases;
+- `saving`: `load_run`, a finished run's config, labels and model.
+"""
+
+from videofusion.models.builder import InputShapes, build_model
 from videofusion.models.finetune import ScaledAdam
 from videofusion.models.frame_preprocessing import FrameAugment
-from videofusion.models.recipe import SmoothedCrossentropy
+from videofusion.models.optimization import SmoothedCrossentropy
+from videofusion.models.saving import load_run
 
-__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "build_model", "parse_modalities"]
+__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "build_model", "load_run"]

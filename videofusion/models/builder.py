@@ -1,6 +1,6 @@
 """`build_model`: a `config.model` section → a Keras functional classifier over named dict inputs.
 
-Inputs (`names.py`), per modality in `model.modalities`:
+Inputs (`contract/tensors.py`), per modality in `model.modalities`:
 - video: `frames` uint8 `[num_frames, frame_size, frame_size, 3]` (squares of the data's short side)
   and `frame_mask` `[num_frames]`; the first layer (`FramePreprocessing`) resizes them to `image_size`,
   scales them to [0, 1] and, in training, applies `frame_augment` (random resized crop, flip, colour);
@@ -37,14 +37,12 @@ from typing import Optional
 
 import keras
 
-from videofusion import names
+from videofusion.contract import modalities, tensors
 from videofusion.models.audio_encoder import encode_audio
 from videofusion.models.frame_preprocessing import FrameAugment, FramePreprocessing
 from videofusion.models.fusion import Stream, fuse, pool
 from videofusion.models.layers import ModalityDropout
 from videofusion.models.video import encode_video
-
-KNOWN_MODALITIES = (names.AUDIO, names.TEXT, names.VIDEO)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,25 +62,14 @@ class InputShapes:
     frame_size: int = 0
 
 
-def parse_modalities(modalities: str) -> tuple:
-    """`"video,audio"` → `("audio", "video")`; raises on an unknown or empty list."""
-    chosen = tuple(sorted({m.strip() for m in modalities.split(",") if m.strip()}))
-    unknown = [m for m in chosen if m not in KNOWN_MODALITIES]
-    if not chosen or unknown:
-        raise ValueError(
-            f"model.modalities={modalities!r}: expected a comma-separated subset of video,audio,text"
-        )
-    return chosen
-
-
-def _streams(cfg, shapes: InputShapes, modalities, frame_augment: FrameAugment, seed):
+def _streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugment, seed):
     """(inputs dict, streams dict) for the chosen modalities."""
     inputs, streams = {}, {}
-    if names.VIDEO in modalities:
+    if modalities.VIDEO in chosen:
         side = shapes.frame_size or shapes.image_size
-        frames = keras.Input((shapes.num_frames, side, side, 3), dtype="uint8", name=names.FRAMES)
-        frame_mask = keras.Input((shapes.num_frames,), name=names.FRAME_MASK)
-        inputs.update({names.FRAMES: frames, names.FRAME_MASK: frame_mask})
+        frames = keras.Input((shapes.num_frames, side, side, 3), dtype="uint8", name=tensors.FRAMES)
+        frame_mask = keras.Input((shapes.num_frames,), name=tensors.FRAME_MASK)
+        inputs.update({tensors.FRAMES: frames, tensors.FRAME_MASK: frame_mask})
         pixels = FramePreprocessing(shapes.image_size, frame_augment, seed, name="frame_preprocessing")(
             frames, frame_mask
         )
@@ -91,20 +78,20 @@ def _streams(cfg, shapes: InputShapes, modalities, frame_augment: FrameAugment, 
             max_frames=shapes.num_frames or cfg.max_frames, backbone=cfg.frame_backbone,
             weights=cfg.backbone_weights,
         )
-        streams[names.VIDEO] = Stream(tokens, mask, keras.ops.ones_like(frame_mask[:, :1]))
-    if names.AUDIO in modalities:
-        mel = keras.Input((shapes.mel_frames, shapes.mel_bins), name=names.MEL)
-        present = keras.Input((1,), name=names.AUDIO_PRESENT)
-        inputs.update({names.MEL: mel, names.AUDIO_PRESENT: present})
-        streams[names.AUDIO] = Stream(encode_audio(mel, cfg.embed_dim), None, present)
-    if names.TEXT in modalities:
+        streams[modalities.VIDEO] = Stream(tokens, mask, keras.ops.ones_like(frame_mask[:, :1]))
+    if modalities.AUDIO in chosen:
+        mel = keras.Input((shapes.mel_frames, shapes.mel_bins), name=tensors.MEL)
+        present = keras.Input((1,), name=tensors.AUDIO_PRESENT)
+        inputs.update({tensors.MEL: mel, tensors.AUDIO_PRESENT: present})
+        streams[modalities.AUDIO] = Stream(encode_audio(mel, cfg.embed_dim), None, present)
+    if modalities.TEXT in chosen:
         from videofusion.models.text_encoder import encode_text  # keras-hub only when text is used
 
-        token_ids = keras.Input((shapes.text_length,), dtype="int32", name=names.TOKENS)
-        inputs[names.TOKENS] = token_ids
+        token_ids = keras.Input((shapes.text_length,), dtype="int32", name=tensors.TOKENS)
+        inputs[tensors.TOKENS] = token_ids
         tokens, mask = encode_text(token_ids, shapes.vocabulary_size, cfg.embed_dim, cfg.num_heads)
         present = keras.ops.cast(keras.ops.any(mask, axis=1, keepdims=True), "float32")
-        streams[names.TEXT] = Stream(tokens, mask, present)
+        streams[modalities.TEXT] = Stream(tokens, mask, present)
     return inputs, streams
 
 
@@ -124,9 +111,9 @@ def build_model(
     `frame_augment` is the image augmentation its first video layer applies in training (none by
     default), drawn from `seed`.
     """
-    modalities = parse_modalities(cfg.modalities)
+    chosen = modalities.parse(cfg.modalities)
     # === Inputs and encoders ===
-    inputs, streams = _streams(cfg, shapes, modalities, frame_augment, seed)
+    inputs, streams = _streams(cfg, shapes, chosen, frame_augment, seed)
     # === Fusion and heads ===
     outputs, aux_logits = {}, {}
     if cfg.aux_loss_weight > 0 and len(streams) > 1:
@@ -142,7 +129,7 @@ def build_model(
     if aux_logits:  # the modalities' own heads vote too, each gated by its modality's presence
         votes = [aux_logits[n] * keras.ops.cast(streams[n].present, "float32") for n in sorted(aux_logits)]
         logits = keras.layers.Add(name="fused_and_modality_logits")([logits, *votes])
-    outputs[names.CLASSES] = keras.layers.Softmax(dtype="float32", name=names.CLASSES)(logits)
+    outputs[tensors.CLASSES] = keras.layers.Softmax(dtype="float32", name=tensors.CLASSES)(logits)
     # === Functional Model ===
-    name = "_".join([*modalities, cfg.video_encoder, cfg.fusion])
+    name = "_".join([*chosen, cfg.video_encoder, cfg.fusion])
     return keras.Model(inputs, outputs, name=name)

@@ -1,7 +1,7 @@
 """Text encoder: caption token ids `[batch, length]` → (tokens `[batch, length, dim]`, mask).
 
 keras-hub's `TokenAndPositionEmbedding` and `TransformerEncoder` (one block) over the WordPiece ids
-that `text.py` produces; id 0 is padding and is masked. A clip without a caption (all zeros) counts as
+that `data/caption_tokenizer.py` produces; id 0 is padding and is masked. A clip without a caption (all zeros) counts as
 a missing text modality.
 
 Example:

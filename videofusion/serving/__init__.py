@@ -1,3 +1,10 @@
-"""Serving: a trained run → a versioned SavedModel for TF Serving (`export`), and video files → labels
-through it (`predict`). The SavedModel's signatures are in `signatures.py`; the caption tokenizer it
-carries, in core TensorFlow ops, in `wordpiece.py`."""
+"""Serving: a finished run → a versioned SavedModel for TF Serving, and video files → labels through it.
+
+In: a run folder (`models.load_run`) and, for `predict`, video files decoded as `ingest` decodes them.
+Out: `exports/NAME/VERSION/` (SavedModel with its labels) and JSON lines of predictions.
+
+- `export`: the SavedModel and its version folder; `signatures`: its named signatures (frames + waveform
+  [+ caption], serialized examples) with the training preprocessing inside;
+- `wordpiece`: the caption tokenizer in core TensorFlow ops, so that TF Serving needs no extra ops;
+- `predict`: `videofusion predict` over files.
+"""

@@ -25,8 +25,9 @@ from absl import logging
 from tensorflow.core.protobuf import saved_model_pb2
 
 import videofusion
-from videofusion import fileio, names, pipeline, prepare, prepared_data, text, workdir as workdir_lib
-from videofusion.models import parse_modalities
+from videofusion import fileio, models, run_folder
+from videofusion.contract import modalities, prepared_folder
+from videofusion.data import caption_tokenizer, pipeline
 from videofusion.serving import signatures, wordpiece
 
 METADATA_FILE = os.path.join("assets.extra", "videofusion.json")
@@ -42,30 +43,30 @@ def next_version(output_dir: str) -> int:
 
 def _decoding(config) -> dict:
     """How `prepare` decoded the run's data: what `predict` must repeat to feed the model the same."""
-    defaults = prepare.PrepareOptions(output_dir="")
     try:
-        parameters = prepared_data.read_dataset_info(config.data.dir)[prepared_data.PARAMETERS]
+        parameters = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.PARAMETERS]
     except (OSError, KeyError):
         logging.warning("%s has no dataset.json: predict will assume prepare's default JPEG quality (%d) and "
-                        "clip length (%.0f s)", config.data.dir, defaults.jpeg_quality, defaults.max_clip_seconds)
+                        "clip length (%.0f s)", config.data.dir, prepared_folder.DEFAULT_JPEG_QUALITY,
+                        prepared_folder.DEFAULT_MAX_CLIP_SECONDS)
         parameters = {}
     return {
         "fps": config.data.fps,
         "short_side": config.data.short_side,
         "sample_rate": config.data.sample_rate,
-        "jpeg_quality": parameters.get("jpeg_quality", defaults.jpeg_quality),
-        "max_clip_seconds": parameters.get("max_clip_seconds", defaults.max_clip_seconds),
+        "jpeg_quality": parameters.get("jpeg_quality", prepared_folder.DEFAULT_JPEG_QUALITY),
+        "max_clip_seconds": parameters.get("max_clip_seconds", prepared_folder.DEFAULT_MAX_CLIP_SECONDS),
     }
 
 
 def serving_module(workdir: str, config, model) -> signatures.ServingModule:
-    """The run in `workdir` (its `config` and `model`, `workdir.load_run`) wrapped as the SavedModel's
+    """The run in `workdir` (its `config` and `model`, `models.load_run`) wrapped as the SavedModel's
     module, with top-k outputs for its `eval.top_k`."""
     tokenizer = None
-    if names.TEXT in parse_modalities(config.model.modalities):
-        tokenizer = wordpiece.CoreWordPiece(text.load_vocabulary(workdir), config.data.text_length)
+    if modalities.TEXT in modalities.parse(config.model.modalities):
+        tokenizer = wordpiece.CoreWordPiece(caption_tokenizer.load_vocabulary(workdir), config.data.text_length)
     options = pipeline.PipelineOptions.from_config(config)
-    return signatures.ServingModule(model, options, workdir_lib.RunPaths(workdir).labels, config.eval.top_k,
+    return signatures.ServingModule(model, options, run_folder.RunPaths(workdir).labels, config.eval.top_k,
                                     tokenizer)
 
 
@@ -74,7 +75,7 @@ def export(workdir: str, output_dir: str, version: Optional[int] = None) -> str:
 
     Raises `FileExistsError` if that version exists.
     """
-    config, labels, model = workdir_lib.load_run(workdir)
+    config, labels, model = models.load_run(workdir)
     target = os.path.join(output_dir, str(version or next_version(output_dir)))
     if os.path.exists(target):
         raise FileExistsError(f"{target} exists: choose another --version, or leave it out for the next one")

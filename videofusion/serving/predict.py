@@ -20,7 +20,9 @@ from typing import Iterator, List
 import numpy as np
 import tensorflow as tf
 
-from videofusion import clip_encoder, fileio, media, names
+from videofusion import fileio
+from videofusion.contract import modalities, tensors
+from videofusion.ingest import clip_encoder, media
 from videofusion.serving import export, signatures
 
 
@@ -35,7 +37,7 @@ class Predictor:
         self.metadata = fileio.read_json(metadata_path)
         self.labels = list(self.metadata["labels"])
         self._serve_examples = tf.saved_model.load(model_dir).signatures["serve_examples"]
-        self.reads_captions = names.TEXT in [m.strip() for m in self.metadata["modalities"].split(",")]
+        self.reads_captions = modalities.TEXT in [m.strip() for m in self.metadata["modalities"].split(",")]
         self._params = clip_encoder.EncodeParams(
             fps=self.metadata["fps"], short_side=self.metadata["short_side"],
             sample_rate=self.metadata["sample_rate"], max_clip_seconds=self.metadata["max_clip_seconds"] or None,
@@ -54,7 +56,7 @@ class Predictor:
             raise ValueError(f"{self.model_dir} does not read text (modalities {self.metadata['modalities']}): "
                              "leave --caption out")
         outputs = self._serve_examples(**{signatures.EXAMPLES: tf.constant(self.records(path, caption))})
-        return outputs[names.PROBABILITIES].numpy().mean(axis=0)
+        return outputs[tensors.PROBABILITIES].numpy().mean(axis=0)
 
     def predict_file(self, path: str, top_k: int, caption: str = "") -> dict:
         """`{"path", "top_k": [{"label", "score"}...]}` for one video; raises `media.MediaError`.

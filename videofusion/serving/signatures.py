@@ -13,7 +13,7 @@ classifier reads, averaged over the views, for retrieval and clustering):
   apply): all frames, all samples, no caption. A default counts for the whole batch (shape `[1]`,
   value -1): a batch of unequal videos must send both counts.
 - `serve_examples` takes `examples`: serialized `tf.train.SequenceExample`s in the schema `prepare`
-  writes (`records.py`), read by the evaluation pipeline's own `pipeline.eval_examples`.
+  writes (`contract/record_schema.py`), read by the evaluation pipeline's own `pipeline.eval_examples`.
 
 Both score `eval.num_clips * eval.num_crops` views of each video with `transforms.eval_views`, the very
 code `evaluate` runs, and average the views' softmax. Labels come from the SavedModel's asset
@@ -35,7 +35,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from videofusion import names, pipeline, transforms
+from videofusion.contract import tensors
+from videofusion.data import pipeline, transforms
 from videofusion.serving.wordpiece import CoreWordPiece
 
 NUM_FRAMES = "num_frames"
@@ -50,7 +51,7 @@ def with_embedding(model: keras.Model) -> keras.Model:
     """The classifier with a second output: the fused vector its classifier reads (`build_model`)."""
     return keras.Model(
         model.input,
-        {names.CLASSES: model.output[names.CLASSES], EMBEDDING: model.get_layer(EMBEDDING_LAYER).input},
+        {tensors.CLASSES: model.output[tensors.CLASSES], EMBEDDING: model.get_layer(EMBEDDING_LAYER).input},
     )
 
 
@@ -97,7 +98,7 @@ class ServingModule(tf.Module):
         self.model_variables = [variable.value for variable in model.variables]
         self.tokenizer = tokenizer
         self._options = dataclasses.replace(options, tokenizer=tokenizer and self._tokenize_one)
-        self._num_classes = model.output[names.CLASSES].shape[-1]
+        self._num_classes = model.output[tensors.CLASSES].shape[-1]
         self._top_k = min(top_k, self._num_classes)
         self._views = options.num_clips * options.num_crops
         self.labels_file = tf.saved_model.Asset(labels_path)
@@ -109,8 +110,8 @@ class ServingModule(tf.Module):
             default_value="",
         )
         frames = [
-            tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=names.SERVING_FRAMES),
-            tf.TensorSpec([None, None], tf.float32, name=names.SERVING_WAVEFORM),
+            tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=tensors.SERVING_FRAMES),
+            tf.TensorSpec([None, None], tf.float32, name=tensors.SERVING_WAVEFORM),
             tf.TensorSpec([None], tf.int32, name=NUM_FRAMES),
             tf.TensorSpec([None], tf.int32, name=NUM_SAMPLES),
         ]
@@ -119,7 +120,7 @@ class ServingModule(tf.Module):
         else:
             self.serve = tf.function(
                 self._serve_media_and_caption,
-                input_signature=frames + [tf.TensorSpec([None], tf.string, name=names.SERVING_CAPTION)],
+                input_signature=frames + [tf.TensorSpec([None], tf.string, name=tensors.SERVING_CAPTION)],
             )
         self.serve_examples = tf.function(
             self._serve_examples, input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES)]
@@ -143,7 +144,7 @@ class ServingModule(tf.Module):
                    "caption must have one entry per video (or one for all of them)"),
         ]):
             tokens = self.tokenizer(tf.broadcast_to(caption, [batch]))
-        features[names.TOKENS] = tf.repeat(tokens[:, tf.newaxis], self._views, axis=1)
+        features[tensors.TOKENS] = tf.repeat(tokens[:, tf.newaxis], self._views, axis=1)
         return self._classify(features)
 
     def _serve_examples(self, examples):
@@ -165,13 +166,13 @@ class ServingModule(tf.Module):
     def _view_signature(self, with_tokens: bool) -> dict:
         spec, views = self._options.spec, self._views
         signature = {
-            names.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
-            names.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
-            names.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
-            names.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
+            tensors.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
+            tensors.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
+            tensors.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
+            tensors.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
         }
         if with_tokens and self.tokenizer is not None:
-            signature[names.TOKENS] = tf.TensorSpec([views, self.tokenizer.sequence_length], tf.int32)
+            signature[tensors.TOKENS] = tf.TensorSpec([views, self.tokenizer.sequence_length], tf.int32)
         return signature
 
     def _model_inputs(self, features: dict) -> dict:
@@ -217,12 +218,12 @@ class ServingModule(tf.Module):
             for key, value in features.items() if key in self._keras.model.input
         }
         outputs = self._keras.model(flat, training=False)
-        probabilities = self._per_video(outputs[names.CLASSES])
+        probabilities = self._per_video(outputs[tensors.CLASSES])
         scores, top = tf.math.top_k(probabilities, k=self._top_k)
         return {
-            names.PROBABILITIES: probabilities,
-            names.TOP_K_LABELS: self.labels.lookup(tf.cast(top, tf.int64)),
-            names.TOP_K_SCORES: scores,
+            tensors.PROBABILITIES: probabilities,
+            tensors.TOP_K_LABELS: self.labels.lookup(tf.cast(top, tf.int64)),
+            tensors.TOP_K_SCORES: scores,
             EMBEDDING: self._per_video(outputs[EMBEDDING]),
         }
 

@@ -1,4 +1,4 @@
-"""Captions → token ids with TensorFlow's core ops only, equal to the training tokenizer (`text.py`).
+"""Captions → token ids with TensorFlow's core ops only, equal to the training tokenizer (`caption_tokenizer.py`).
 
 The run's tokenizer is keras-hub's `WordPieceTokenizer`, whose graph needs TensorFlow Text's ops
 (`NormalizeUTF8`, `RegexSplitWithOffsets`, `CaseFoldUTF8`, `FastWordpieceTokenizeWithOffsets`); stock TF
@@ -162,10 +162,10 @@ class CoreWordPiece(tf.Module):
 
 
 def tokenize_like_training(vocabulary: List[str], sequence_length: int, captions: List[str]) -> np.ndarray:
-    """The training tokenizer's ids for `captions` (`text.make_tokenizer`), run inside tf.data as the
+    """The training tokenizer's ids for `captions` (`caption_tokenizer.make_tokenizer`), run inside tf.data as the
     training pipeline runs it (keras-hub takes another code path eagerly), for comparisons."""
-    from videofusion import text
+    from videofusion.data import caption_tokenizer
 
-    tokenizer = text.make_tokenizer(vocabulary, sequence_length)
+    tokenizer = caption_tokenizer.make_tokenizer(vocabulary, sequence_length)
     dataset = tf.data.Dataset.from_tensor_slices(tf.constant(captions, tf.string)).map(tokenizer)
     return np.stack(list(dataset.as_numpy_iterator()))

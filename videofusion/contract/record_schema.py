@@ -1,0 +1,163 @@
+"""The record schema: one `tf.train.SequenceExample` per clip, every key in one place.
+
+The keys are those DMVR and TF Model Garden read, so their readers can read our shards:
+
+- context: label index and text, caption, source filename, clip start/end (microseconds), frame rate,
+  audio sample rate and whether the source had an audio stream;
+- feature lists: `image/encoded` holds one JPEG per frame step; `WAVEFORM/feature/floats` holds the
+  whole mono waveform as a single float list.
+
+Example:
+
+>>> clip = Clip(label_index=1, label_text="left-high", filename="a.mp4", start_us=0,
+...             end_us=1_000_000, frame_rate=10.0, jpeg_frames=[b"..."],
+...             waveform=np.zeros(16000, np.float32), sample_rate=16000, has_audio=True)
+>>> parsed = parse_clip(encode_clip(clip))
+>>> int(parsed[LABEL_INDEX]), parsed[IMAGES].shape.as_list(), parsed[WAVEFORM].shape.as_list()
+(1, [1], [16000])
+"""
+
+import dataclasses
+import functools
+from typing import Optional, Sequence
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+# Context keys.
+LABEL_INDEX = "clip/label/index"
+LABEL_TEXT = "clip/label/text"
+CAPTION = "caption/string"
+FILENAME = "video/filename"
+START_US = "clip/start/timestamp"
+END_US = "clip/end/timestamp"
+FRAME_RATE = "video/frame_rate"
+SAMPLE_RATE = "audio/sample_rate"
+HAS_AUDIO = "audio/has_audio"
+
+# Feature-list keys.
+IMAGES = "image/encoded"
+WAVEFORM = "WAVEFORM/feature/floats"
+
+
+@dataclasses.dataclass
+class Clip:
+    """One clip as it is stored: JPEG frames at `frame_rate` and a mono float32 waveform."""
+
+    label_index: int
+    label_text: str
+    filename: str
+    start_us: int
+    end_us: int
+    frame_rate: float
+    jpeg_frames: Sequence[bytes]
+    waveform: np.ndarray
+    sample_rate: int
+    has_audio: bool
+    caption: Optional[str] = None
+
+
+# --- Encoding, without TensorFlow: `prepare`'s worker processes stay light. The bytes are the protobuf
+# wire format of tf.train.SequenceExample (example.proto / feature.proto); the round-trip test parses them
+# with TensorFlow.
+
+
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _bytes_feature(*values: bytes) -> bytes:
+    return _field(1, b"".join(_field(1, v) for v in values))  # Feature.bytes_list
+
+
+def _float_feature(values: np.ndarray) -> bytes:
+    packed = np.asarray(values, dtype="<f4").tobytes()
+    return _field(2, _field(1, packed))  # Feature.float_list, packed
+
+
+def _int_feature(value: int) -> bytes:
+    return _field(3, _field(1, _varint(int(value))))  # Feature.int64_list, packed
+
+
+def _map_entry(key: str, value: bytes) -> bytes:
+    return _field(1, key.encode("utf-8")) + _field(2, value)
+
+
+def encode_clip(clip: Clip) -> bytes:
+    """Serializes `clip` as a SequenceExample (the bytes of one TFRecord)."""
+    context = {
+        LABEL_INDEX: _int_feature(clip.label_index),
+        LABEL_TEXT: _bytes_feature(clip.label_text.encode("utf-8")),
+        FILENAME: _bytes_feature(clip.filename.encode("utf-8")),
+        START_US: _int_feature(clip.start_us),
+        END_US: _int_feature(clip.end_us),
+        FRAME_RATE: _float_feature(np.array([clip.frame_rate])),
+        SAMPLE_RATE: _int_feature(clip.sample_rate),
+        HAS_AUDIO: _int_feature(1 if clip.has_audio else 0),
+    }
+    if clip.caption is not None:
+        context[CAPTION] = _bytes_feature(clip.caption.encode("utf-8"))
+    feature_lists = {
+        IMAGES: b"".join(_field(1, _bytes_feature(jpeg)) for jpeg in clip.jpeg_frames),
+        WAVEFORM: _field(1, _float_feature(clip.waveform)),
+    }
+    features = b"".join(_field(1, _map_entry(k, v)) for k, v in context.items())
+    lists = b"".join(_field(1, _map_entry(k, v)) for k, v in feature_lists.items())
+    return _field(1, features) + _field(2, lists)
+
+
+# --- Parsing, with TensorFlow (imported here only: see above).
+
+
+@functools.cache
+def _parse_specs():
+    import tensorflow as tf
+
+    context = {
+        LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64),
+        LABEL_TEXT: tf.io.FixedLenFeature([], tf.string),
+        CAPTION: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        FILENAME: tf.io.FixedLenFeature([], tf.string),
+        START_US: tf.io.FixedLenFeature([], tf.int64),
+        END_US: tf.io.FixedLenFeature([], tf.int64),
+        FRAME_RATE: tf.io.FixedLenFeature([], tf.float32),
+        SAMPLE_RATE: tf.io.FixedLenFeature([], tf.int64),
+        HAS_AUDIO: tf.io.FixedLenFeature([], tf.int64, default_value=1),
+    }
+    sequence = {
+        IMAGES: tf.io.FixedLenSequenceFeature([], tf.string),
+        WAVEFORM: tf.io.VarLenFeature(tf.float32),
+    }
+    return context, sequence
+
+
+def parse_clip(serialized) -> dict:
+    """Parses one serialized clip (a string tensor) into a flat dict of tensors keyed as above.
+
+    `IMAGES` is a `[num_frames]` string tensor of JPEGs; `WAVEFORM` a `[num_samples]` float32 tensor.
+    """
+    import tensorflow as tf
+
+    context_spec, sequence_spec = _parse_specs()
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized, context_features=context_spec, sequence_features=sequence_spec
+    )
+    parsed = dict(context)
+    parsed[IMAGES] = sequence[IMAGES]
+    parsed[WAVEFORM] = tf.reshape(tf.sparse.to_dense(sequence[WAVEFORM]), [-1])
+    return parsed
