@@ -103,13 +103,16 @@ LONG_TESTS = [
     (165, ("tests/test_recipe.py",)),
     (135, ("tests/test_distribution.py::test_two_worker_processes_train_the_smoke_config_to_equal_weights",)),
     (95, ("tests/test_distribution.py::test_mirrored_strategy_over_two_cpu_devices_trains_the_smoke_config",)),
+    (100, ("tests/test_run_from_0_2_0.py",)),
     (90, ("tests/test_pipeline.py",)),
+    (80, ("tests/test_cli.py",)),
     (85, ("tests/test_train_jax.py",)),
     (75, ("tests/test_models_jax.py",)),
     (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
-    (45, ("tests/test_wordpiece.py",)),
+    (65, ("tests/test_wordpiece.py",)),
     (40, ("tests/test_frame_preprocessing.py",)),
     (25, ("tests/test_beam.py",)),
+    (20, ("tests/test_encoders.py", "tests/test_fusion.py")),
 ]
 
 

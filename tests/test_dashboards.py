@@ -15,15 +15,15 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import SMOKE_RUN_EPOCHS as EPOCHS
 
+from videofusion.config import demo_config
 from videofusion.data import pipeline
 from videofusion.evaluation import confusion, evaluate
-from videofusion.training import dashboards
-from videofusion.training.callbacks import validation_accuracy_key
-from videofusion.config import demo_config
 from videofusion.models import load_run
 from videofusion.run_folder import RunPaths, load_labels
-from conftest import SMOKE_RUN_EPOCHS as EPOCHS
+from videofusion.training import dashboards
+from videofusion.training.callbacks import validation_accuracy_key
 
 ROOT = "."  # the run TensorBoard names the logdir itself: where `Dashboards` writes
 

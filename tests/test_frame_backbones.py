@@ -7,13 +7,13 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from test_models import model_config
 
 from videofusion.contract import tensors
 from videofusion.models import InputShapes, ScaledAdam, build_model
 from videofusion.models.finetune import find_backbone
 from videofusion.models.frame_backbones import FRAME_BACKBONES, ImageNetScaling, frame_backbone
 from videofusion.models.video import VIDEO_ENCODERS
-from test_models import model_config
 
 SIZE = 32  # the smallest input keras.applications networks take
 SHAPES = InputShapes(num_frames=3, image_size=SIZE, mel_frames=20, mel_bins=8, frame_size=36)
@@ -84,7 +84,8 @@ def test_scaling_modes():
 
 def test_wrong_weights_and_choices_are_named(weight_files, tmp_path):
     resnet_file = weight_files["resnet50"][0]
-    with pytest.raises(ValueError, match=r"resnet50\.weights\.h5.*does not fit model\.frame_backbone='mobilenet_v3_small'"):
+    with pytest.raises(ValueError,
+                       match=r"resnet50\.weights\.h5.*does not fit model\.frame_backbone='mobilenet_v3_small'"):
         frame_backbone("mobilenet_v3_small", SIZE, resnet_file)
     with pytest.raises(ValueError, match="does not fit model.frame_backbone='pooled_cnn'"):
         frame_backbone("pooled_cnn", SIZE, weight_files["article"][0])
