@@ -41,15 +41,15 @@ from typing import Dict, List, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import appearance_set  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-import appearance_set  # noqa: E402
-from videofusion.contract import tensors, prepared_folder, record_schema  # noqa: E402
-from videofusion.data import pipeline, caption_tokenizer  # noqa: E402
-from videofusion.evaluation import evaluate  # noqa: E402
 from videofusion import models  # noqa: E402
+from videofusion.contract import prepared_folder, record_schema, tensors  # noqa: E402
+from videofusion.data import caption_tokenizer, pipeline  # noqa: E402
+from videofusion.evaluation import evaluate  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = os.path.join(REPO, "experiments", "fusion_bottleneck.py")

@@ -27,8 +27,8 @@ import keras
 import numpy as np
 from absl import app, flags, logging
 
-from videofusion.contract import tensors
 from videofusion.config import base_config
+from videofusion.contract import tensors
 from videofusion.models import FrameAugment, InputShapes, build_model
 
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Clips per training step.")

@@ -1,18 +1,28 @@
 """Input pipeline speed: the training pipeline against the JPEG-decode limit and against a cached batch.
 
 Measures, in one run, on synthetic shards shaped like real data (JPEG frames with a 128-pixel short
-side, 16 kHz audio):
+side, 16 kHz audio), the path training takes: `pipeline.training_epochs` (endless batches, one pass
+per epoch, with its `tf.data` options), not `make_dataset`:
 
-- `clips_per_s`: the training pipeline (`pipeline.make_dataset`: 16 frames as uint8 128×128 squares,
-  plus the log-mel of the matching 1.6 s of audio with SpecAugment). Goal ≥ 270 on 2 cores. The
-  resize to 112×112 and the image augmentation (random resized crop, flip, colour) are the model's first
-  layer, so they run on the accelerator and are in the step times below, not here
-  (`bench_device_preprocessing.py` measures what they cost there).
+- `clips_per_s`: the training pipeline (16 frames as uint8 128×128 squares, plus the log-mel of the
+  matching 1.6 s of audio with SpecAugment). Goal ≥ 270 on 2 cores. The resize to 112×112 and the image
+  augmentation (random resized crop, flip, colour) are the model's first layer, so they run on the
+  accelerator and are in the step times below, not here (`bench_device_preprocessing.py` measures what
+  they cost there).
 - `ratio_pipeline_vs_decode`: that rate over the rate of reading the same shards and only decoding 16
   JPEGs per clip through the pipeline's own decode (`pipeline.decode_frames` on a static-length gather:
-  the unrolled decodes, same parallelism). Goal ≥ 0.5. Each side is measured `--repeats` times,
-  interleaved, and the medians are compared (an earlier reference sliced a tensor of unknown length
-  and so fell back to `tf.map_fn`'s slower decode loop, which flattered the ratio).
+  the unrolled decodes the pipeline runs, same parallelism), under the same `tf.data` options as the
+  pipeline (autotuning off). Goal ≥ 0.5. Each side is measured `--repeats` times, interleaved, and the
+  medians are compared (an earlier reference sliced a tensor of unknown length and so fell back to
+  `tf.map_fn`'s slower decode loop, which flattered the ratio; a later one ran with autotuning on while
+  the pipeline ran without).
+- `ratio_pipeline_vs_decode_cpu`: the same from this process's CPU seconds per clip (the reference's
+  over the pipeline's; `pipeline_cpu_ms_per_clip`, `decode_cpu_ms_per_clip`): both are bound by the CPU,
+  so at full speed the wall-time ratio comes to this, and other load on the machine hardly moves it.
+  What the pipeline does beyond the decode (the log-mel above all) is the gap.
+- `iterator_delete_s`: the longest time deleting an iterator of either side took (after `--seconds`
+  of use): with tf.data's autotuning thread, deleting one waits for that thread's sleep (seconds,
+  growing with the iterator's age), which Keras does at every epoch; without it, a fraction of a second.
 - `ratio_step_real_vs_cached`: the steady-state time of a training step of the default model (batch
   8, with the default image augmentation in its first layer) fed by the pipeline, over that of a step
   on one batch cached in memory (median step times, the first steps of each run left out). Goal ≤ 1.1.
@@ -85,9 +95,10 @@ def bench_config(data_dir: str):
     return config
 
 
-def decode_only(data_dir: str, num_frames: int, batch_size: int) -> tf.data.Dataset:
+def decode_only(data_dir: str, num_frames: int, batch_size: int, options: tf.data.Options) -> tf.data.Dataset:
     """The same reading, parsing and gathering of `num_frames` JPEGs per clip, then only their decode,
-    by the pipeline's own code path (a gather of static length → the unrolled `decode_jpeg`s)."""
+    by the pipeline's own code path (a gather of static length → the unrolled `decode_jpeg`s), with the
+    pipeline's `tf.data` `options`."""
     def decode(serialized):
         jpegs = tf.gather(record_schema.parse_clip(serialized)[record_schema.IMAGES], tf.range(num_frames))
         return pipeline.decode_frames(jpegs)
@@ -95,19 +106,24 @@ def decode_only(data_dir: str, num_frames: int, batch_size: int) -> tf.data.Data
     files = prepared_folder.shard_files(data_dir, "train")
     dataset = tf.data.Dataset.from_tensor_slices(files).interleave(
         tf.data.TFRecordDataset, cycle_length=len(files), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def clips_per_second(dataset: tf.data.Dataset, seconds: float) -> float:
-    """Clips per second drawn from `dataset` (repeated) for about `seconds`, after a warm-up."""
+def clips_per_second(dataset: tf.data.Dataset, seconds: float) -> tuple:
+    """(clips per second, CPU milliseconds of this process per clip, seconds to delete the iterator) of
+    drawing from `dataset` (repeated) for about `seconds`, after a warm-up."""
     iterator = iter(dataset.repeat())
     for _ in range(3):
         next(iterator)
-    clips, start = 0, time.perf_counter()
+    clips, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
         batch = next(iterator)
         clips += int(tf.shape(tf.nest.flatten(batch)[0])[0])
-    return clips / (time.perf_counter() - start)
+    rate, cpu_ms = clips / (time.perf_counter() - start), 1000 * (time.process_time() - cpu) / clips
+    start = time.perf_counter()
+    del iterator
+    return rate, cpu_ms, time.perf_counter() - start
 
 
 class _StepTimes(keras.callbacks.Callback):
@@ -136,7 +152,7 @@ def step_seconds(config, dataset: tf.data.Dataset, steps: int) -> tuple:
     shapes = InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins, frame_size=spec.frame_size)
     model = build_model(config.model, shapes, 4, frame_augment=FrameAugment.from_config(config.augment), seed=0)
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
-    real = pipeline.model_inputs(dataset, model).repeat()
+    real = pipeline.model_inputs(dataset, model).repeat()  # endless already (`training_epochs`)
     cached = real.take(1).cache().repeat()
     timings = {"real": [], "cached": []}
     for name, source in (("cached", cached), ("real", real), ("cached", cached), ("real", real)):
@@ -148,32 +164,39 @@ def main(_):
     clips, seconds, steps = (_CLIPS.value, _SECONDS.value, _STEPS.value)
     if _QUICK.value:
         clips, seconds, steps = 32, 3.0, 2
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as data_dir:
         write_shards(data_dir, clips)
         config = bench_config(data_dir)
         options = pipeline.PipelineOptions.from_config(config)
-        train = pipeline.make_dataset(data_dir, "train", options, _BATCH.value, training=True, seed=0)
-        reference = decode_only(data_dir, 16, _BATCH.value)
-        rates = {"decode": [], "pipeline": []}
-        for _ in range(2 if _QUICK.value else max(2, _REPEATS.value)):
-            rates["decode"].append(clips_per_second(reference, seconds))
-            rates["pipeline"].append(clips_per_second(train, seconds))
-        decode_rate, pipeline_rate = (statistics.median(rates[k]) for k in ("decode", "pipeline"))
-        logging.info("decode only: %s clips/s; training pipeline: %s clips/s (medians %.1f, %.1f)",
-                     [round(r, 1) for r in rates["decode"]], [round(r, 1) for r in rates["pipeline"]],
-                     decode_rate, pipeline_rate)
-        small_batches = pipeline.make_dataset(data_dir, "train", options, 8, training=True, seed=0)
+        train = pipeline.training_epochs(data_dir, options, _BATCH.value, seed=0)
+        sides = {"pipeline": train, "decode": decode_only(data_dir, 16, _BATCH.value, train.options())}
+        runs = {name: [] for name in sides}
+        for repeat in range(2 if _QUICK.value else max(2, _REPEATS.value)):
+            for name in (sides if repeat % 2 == 0 else list(sides)[::-1]):
+                runs[name].append(clips_per_second(sides[name], seconds))
+        rate, cpu_ms = ({name: statistics.median(run[i] for run in runs[name]) for name in runs} for i in (0, 1))
+        logging.info("decode only: %s clips/s; training pipeline: %s clips/s (medians %.1f, %.1f; CPU ms per clip "
+                     "%.2f, %.2f)", *([round(r[0], 1) for r in runs[name]] for name in ("decode", "pipeline")),
+                     rate["decode"], rate["pipeline"], cpu_ms["decode"], cpu_ms["pipeline"])
+        small_batches = pipeline.training_epochs(data_dir, options, 8, seed=0)
         real, cached = step_seconds(config, small_batches, steps)
         logging.info("training step, batch 8: %.3f s with the pipeline, %.3f s cached", real, cached)
     print(json.dumps({
-        "clips_per_s": round(pipeline_rate, 1),
-        "decode_only_clips_per_s": round(decode_rate, 1),
-        "throughput_repeats": len(rates["decode"]),
-        "ratio_pipeline_vs_decode": round(pipeline_rate / decode_rate, 3),
+        "clips_per_s": round(rate["pipeline"], 1),
+        "decode_only_clips_per_s": round(rate["decode"], 1),
+        "throughput_repeats": len(runs["decode"]),
+        "ratio_pipeline_vs_decode": round(rate["pipeline"] / rate["decode"], 3),
+        "ratio_pipeline_vs_decode_cpu": round(cpu_ms["decode"] / cpu_ms["pipeline"], 3),
+        "pipeline_cpu_ms_per_clip": round(cpu_ms["pipeline"], 2),
+        "decode_cpu_ms_per_clip": round(cpu_ms["decode"], 2),
+        "iterator_delete_s": round(max(run[2] for name in runs for run in runs[name]), 3),
         "step_s_real": round(real, 4),
         "step_s_cached": round(cached, 4),
         "ratio_step_real_vs_cached": round(real / cached, 3),
+        "tf_data_autotune": train.options().autotune.enabled is not False,
         "cpu_cores": os.cpu_count(),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "clip": "16 frames as uint8 128x128 squares of 128-short-side JPEGs (model: 112x112) + 1.6 s log-mel",
     }))
 

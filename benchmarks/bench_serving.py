@@ -71,7 +71,7 @@ def make_demo_run(scratch: str) -> str:
     _cli("demo-data", "--output", "raw", "--num-videos", "36", "--seed", "0", cwd=scratch)
     _cli("prepare", "--manifest", "raw/manifest.csv", "--output", "records", "--short-side", "64", cwd=scratch)
     _cli("train", "--config", os.path.join(REPO, "experiments", "demo.py"), "--workdir", "run",
-         "--config.data.dir=records", "--config.train.epochs=1", cwd=scratch)
+         f"--config.data.dir={os.path.join(scratch, 'records')}", "--config.train.epochs=1", cwd=scratch)
     return os.path.join(scratch, "run")
 
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import TONE_HZ, write_video
+from conftest import TONE_HZ, gradient_frames, write_video
 
-from videofusion.ingest import media
+from videofusion.ingest import demo_videos, media
 
 
 def dominant_frequency(waveform: np.ndarray, sample_rate: int) -> float:
@@ -88,3 +88,14 @@ def test_errors_of_our_own_code_are_not_taken_for_a_bad_file(tone_video, bug):
 
     with pytest.raises(bug, match="a bug in the frame encoder"):
         media.read_media(tone_video, fps=10, short_side=24, frame_fn=buggy_frame_fn)
+
+
+def test_a_span_keeps_its_sound_in_sync(tmp_path):
+    """A clip cut from `start` hears at time t what the source plays at start + t (audio before the span
+    was once dropped uncounted, shifting the sound late)."""
+    samples = np.zeros(48000, np.float32)  # 3 s at 16 kHz, a click at 1.0 s
+    samples[16000:16160] = 0.8
+    path = str(tmp_path / "click.mp4")
+    demo_videos.write_mp4(path, gradient_frames(75, 48, 64), 25, samples, 16000)
+    (segment,) = media.iter_segments(path, fps=10, short_side=24, start_s=0.7, end_s=2.3)
+    assert abs(np.argmax(np.abs(segment.waveform) > 0.3) / 16000 - 0.3) < 0.01

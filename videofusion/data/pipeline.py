@@ -267,9 +267,13 @@ def _without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
     The thread sleeps between two tunings for a period that doubles up to 60 s, and deleting the
     iterator waits, the process idle, until that sleep ends (TensorFlow 2.21; up to 19 s measured per
     deletion, where Keras deletes the validation iterator at every epoch and the training one at the
-    end of every fit). Without it the `AUTOTUNE` parallelism and prefetch buffers keep TensorFlow's
-    starting values; on the demo the training pipeline ran as fast (480-670 clips/s either way on 2
-    cores, some 15 times what training takes).
+    end of every fit; `bench_pipeline`'s iterators, deleted after 6-8 s of use: up to 2-4 s with it,
+    under 0.25 s without). Without it the `AUTOTUNE` parallelism of `map` and `interleave` keeps
+    TensorFlow's starting value, the number of cores (all a CPU-bound map can use), and
+    `prefetch(AUTOTUNE)` still sizes its buffer by itself (the op's own tuner, which needs no thread).
+    It costs nothing: `training_epochs` ran at 260 clips/s without it and 254 with it (7.4 and 7.5 CPU
+    ms per clip; 2 cores, nothing else running, interleaved runs), and at the same CPU time per clip at
+    load 4-5.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

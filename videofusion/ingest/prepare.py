@@ -239,10 +239,11 @@ class ShardWriter:
 
 def _start_method() -> str:
     """How worker processes start: forked on Linux, with the modules they need (PyAV, OpenCV, numpy)
-    already imported here, so that each starts in milliseconds; started afresh ("spawn", about half a
-    CPU second of imports each, some 15 % of decoding 16 clips of 10 s on 2 cores) where forking is
-    unsafe: once this process has imported TensorFlow (`fileio` does for URLs), whose threads and
-    locks a forked child would inherit half-way, and on other systems."""
+    already imported here, so that each starts in milliseconds; started afresh ("spawn": half a CPU
+    second of imports each, which took a run's fixed cost from 0.85 to about 2 CPU seconds, where
+    decoding `bench_prepare`'s 16 clips of 10 s takes 6.5) where forking is unsafe: once this process
+    has imported TensorFlow (`fileio` does for URLs), whose threads and locks a forked child would
+    inherit half-way, and on other systems."""
     if sys.platform == "linux" and "tensorflow" not in sys.modules:
         return "fork"
     return "spawn"
