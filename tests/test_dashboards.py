@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from conftest import SMOKE_RUN_EPOCHS as EPOCHS
 
-from videofusion.config import demo_config
+from videofusion.config import demo_config, load_run_config
 from videofusion.data import pipeline
 from videofusion.evaluation import confusion, evaluate
 from videofusion.models import load_run
@@ -109,16 +109,16 @@ def _png(server, plugin: str, tag: str) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
-def _val_confusion_matrix(workdir: str) -> tuple:
-    """(confusion matrix, labels) of the run's final model on the val split, each video scored by the mean
-    softmax of its views, as `videofusion evaluate` does."""
+def _validation_pass_confusion_matrix(workdir: str) -> tuple:
+    """(confusion matrix, labels) of the run's final model on the views of the val split that `fit`'s
+    validation pass scores, each view on its own."""
     config, labels, model = load_run(workdir)
     options = pipeline.PipelineOptions.from_config(config)
-    dataset = pipeline.make_dataset(config.data.dir, "val", options, config.eval.batch_size, training=False)
-    per_video, targets = evaluate.average_views(*evaluate._predict_views(model, dataset))
-    top_two = np.sort(per_video, axis=1)[:, -2:]
+    dataset = pipeline.make_dataset(config.data.dir, "val", options, config.train.batch_size, training=False)
+    probabilities, targets, _ = evaluate._predict_views(model, dataset)
+    top_two = np.sort(probabilities, axis=1)[:, -2:]
     assert (top_two[:, 1] - top_two[:, 0] > 1e-5).all(), "a near tie: the dashboard's argmax may differ"
-    return confusion.confusion_matrix(targets, per_video.argmax(axis=1), len(labels)), labels
+    return confusion.confusion_matrix(targets, probabilities.argmax(axis=1), len(labels)), labels
 
 
 @pytest.mark.slow
@@ -126,11 +126,12 @@ def test_images_show_the_confusion_matrix_and_sample_clips(server, smoke_run):
     tags = server.json("/data/plugin/images/tags")[ROOT]
     clips = sorted(tag for tag in tags if tag.startswith("validation/clip_"))
     assert "validation/confusion_matrix" in tags and clips == [f"validation/clip_{i}" for i in range(3)]
-    # The last validation's picture is the val split's confusion matrix of the final model (as `evaluate`
-    # scores it), pixel for pixel: the cells' shades and counts are that matrix's (tests/test_confusion.py
-    # reads a matrix back from the shades).
-    matrix, labels = _val_confusion_matrix(smoke_run)
-    assert matrix.sum() == 12  # every val video
+    # The last validation's picture is the confusion matrix of the final model's validation pass (every
+    # view of the val split on its own), pixel for pixel: the cells' shades and counts are that matrix's
+    # (tests/test_confusion.py reads a matrix back from the shades).
+    matrix, labels = _validation_pass_confusion_matrix(smoke_run)
+    run_eval = load_run_config(smoke_run).eval
+    assert matrix.sum() == 12 * run_eval.num_clips * run_eval.num_crops  # every view of every val video
     picture = _png(server, "images", "validation/confusion_matrix")[..., ::-1]  # BGR → RGB
     np.testing.assert_array_equal(picture, confusion.render(matrix, labels))
     num_frames = demo_config("smoke").data.num_frames  # squares of 32 pixels (the fixture's short side)
@@ -194,7 +195,11 @@ def test_validation_dashboards_switch_leaves_out_the_confusion_matrix_and_clips(
     callback.set_model(model)
     callback.on_train_begin()
     callback.on_epoch_begin(0)
-    callback.on_epoch_end(0, {"val_loss": 1.5, validation_accuracy_key(model): 0.5})
+    options = pipeline.PipelineOptions.from_config(config)
+    val = pipeline.make_dataset(config.data.dir, "val", options, config.train.batch_size, training=False)
+    logs = model.evaluate(pipeline.model_inputs(val, model), return_dict=True, verbose=0)  # the validation pass
+    assert dashboards.balanced_accuracy_metric(model).confusion_matrix().sum() > 0
+    callback.on_epoch_end(0, {f"val_{key}": value for key, value in logs.items()})
     callback.on_train_end()
     tags = {value.tag for path in (workdir / "tensorboard").glob("events.out*")
             for event in tf.compat.v1.train.summary_iterator(str(path)) for value in event.summary.value}

@@ -33,6 +33,7 @@ import json
 import os
 import posixpath
 import re
+import shutil
 from typing import Iterator, List, Optional, Tuple
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -134,6 +135,14 @@ def rename(source: str, target: str) -> None:
         _gfile(source, "rename", target, overwrite=True)
     else:
         os.replace(source, target)
+
+
+def copy(source: str, target: str) -> None:
+    """Copies file `source` to `target`, replacing it; URLs too."""
+    if is_url(source) or is_url(target):
+        _gfile(source, "copy", target, overwrite=True)
+    else:
+        shutil.copyfile(source, target)
 
 
 def stat(path: str) -> Tuple[int, int]:

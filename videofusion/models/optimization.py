@@ -11,7 +11,9 @@ few hundred to a few hundred thousand clips, in Keras only (so that it runs unde
   step (Keras's `CosineDecay`), or `constant`;
 - `SmoothedCrossentropy`: cross-entropy on integer labels with label smoothing (Keras's sparse loss
   has none);
-- `balanced_class_weights`: `n / (classes × n_c)` per class, for unbalanced data.
+- `balanced_class_weights`: `n / (classes × n_c)` per class, for unbalanced data;
+- `BalancedAccuracy`: the mean recall over the classes seen, a metric whose state is the confusion
+  matrix of the clips it was given (the dashboards draw the validation pass's from it).
 
 Example:
 
@@ -27,6 +29,7 @@ import math
 from typing import List, Sequence, Union
 
 import keras
+import numpy as np
 
 from videofusion.models.finetune import ScaledAdam
 
@@ -87,6 +90,49 @@ class SmoothedCrossentropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="videofusion")
+class BalancedAccuracy(keras.metrics.Metric):
+    """Mean per-class recall of integer labels against probabilities, over the classes the labels hold.
+
+    Its state is the confusion matrix of every clip given since the last reset (`confusion_matrix`:
+    rows true classes, columns predicted ones), counted unweighted: class weights change the loss, not
+    what was predicted. Inside `fit`, after the validation pass, that is the validation pass's matrix.
+
+    >>> metric = BalancedAccuracy(num_classes=2)
+    >>> metric.update_state(keras.ops.array([0, 0, 0, 1]), keras.ops.array([[0.9, 0.1]] * 3 + [[0.8, 0.2]]))
+    >>> float(metric.result()), metric.confusion_matrix().tolist()
+    (0.5, [[3, 0], [1, 0]])
+    """
+
+    def __init__(self, num_classes: int, name: str = "balanced_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = num_classes
+        self.counts = self.add_variable((num_classes, num_classes), initializer="zeros", dtype="float32",
+                                        aggregation="sum", name="counts")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        del sample_weight  # counted unweighted (see the class docstring)
+        true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        predicted = keras.ops.one_hot(keras.ops.argmax(y_pred, axis=-1), self.num_classes)
+        self.counts.assign_add(keras.ops.matmul(keras.ops.transpose(true), keras.ops.cast(predicted, true.dtype)))
+
+    def result(self):
+        support = keras.ops.sum(self.counts, axis=1)
+        seen = keras.ops.cast(support > 0, "float32")
+        recall = keras.ops.diagonal(self.counts) / keras.ops.maximum(support, 1.0)
+        return keras.ops.sum(recall * seen) / keras.ops.maximum(keras.ops.sum(seen), 1.0)
+
+    def reset_state(self):
+        self.counts.assign(keras.ops.zeros(self.counts.shape, dtype=self.counts.dtype))
+
+    def confusion_matrix(self) -> np.ndarray:
+        """int64 `[classes, classes]`: clips per (true class, predicted class)."""
+        return np.rint(keras.ops.convert_to_numpy(self.counts)).astype(np.int64)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
 
 
 def balanced_class_weights(counts: Sequence[int]) -> List[float]:

@@ -10,19 +10,19 @@ callbacks here add:
   `make tensorboard`):
   - once: the resolved config as JSON in the text tab (`config`), and the hparams plugin's session,
     named after the workdir, with the config's main fields (`HPARAM_FIELDS`);
-  - at each validation: `validation/confusion_matrix` (`confusion.render` of the whole val split, each
-    video scored by its views' mean softmax, as `videofusion evaluate` does); for a few val clips
+  - at each validation: `validation/confusion_matrix` (`confusion.render` of the validation pass's
+    clips, each view on its own as `val_accuracy` counts them, read from the counts of the
+    `optimization.BalancedAccuracy` metric that the pass updated: no second pass over the val split;
+    `videofusion evaluate` scores each video by its views' mean softmax instead); for a few val clips
     (of distinct classes when there are) `validation/clip_<i>` (the frames the model was shown, side
     by side, the true and predicted labels written under them), `validation/clip_<i>_audio` (the
     sound of those frames) and `validation/predictions` (a table: clip, video, true, predicted,
     probability); and the hparams metrics `hparams/val_accuracy`, `hparams/val_loss`,
     `hparams/clips_per_second`, which the hparams table shows for every run side by side.
 
-The confusion matrix costs one more inference pass over the val split per validation (compiled, on
-this process alone: `softmax_function`); the first epoch's clips/s includes the compilation. On the
-demo that is 2–8 s an epoch; `train.validation_dashboards=False` leaves out the confusion matrix and
-the sample clips (the hparams metrics, config and session stay), for short runs where it would be a
-large part of the time.
+The sample clips cost one small inference call per validation (compiled once, on this process alone:
+`softmax_function`) and the images: about 0.2 s on the demo. `train.validation_dashboards=False`
+leaves out the confusion matrix and the sample clips (the hparams metrics, config and session stay).
 
 Example (what `callbacks.training_callbacks` does):
 
@@ -49,7 +49,8 @@ from tensorboard.plugins.hparams import api as hp
 from videofusion import run_folder
 from videofusion.contract import prepared_folder, record_schema, tensors
 from videofusion.data import caption_tokenizer, pipeline, transforms
-from videofusion.evaluation import confusion, evaluate
+from videofusion.evaluation import confusion
+from videofusion.models import optimization
 
 CLIPS_PER_SECOND = "clips_per_second"
 # The config fields that the hparams table compares runs by.
@@ -171,6 +172,17 @@ def softmax_function(model: keras.Model) -> Callable[[Dict[str, np.ndarray]], np
     return lambda inputs: softmax(inputs).numpy().astype(np.float32)
 
 
+def balanced_accuracy_metric(model: keras.Model) -> Optional[optimization.BalancedAccuracy]:
+    """The compiled model's `BalancedAccuracy` metric (of the fused head), or None."""
+    pending = list(model.metrics)
+    while pending:
+        metric = pending.pop(0)
+        if isinstance(metric, optimization.BalancedAccuracy):
+            return metric
+        pending.extend(getattr(metric, "metrics", []))
+    return None
+
+
 class Dashboards(keras.callbacks.Callback):
     """Writes the config, hparams, confusion matrix and sample clips of a `videofusion train` run.
 
@@ -235,17 +247,13 @@ class Dashboards(keras.callbacks.Callback):
         self._writer.flush()
 
     def _write_confusion_matrix(self) -> None:
-        batch_size = self._config.eval.batch_size
-        dataset = pipeline.make_dataset(self._config.data.dir, "val", self._options, batch_size, training=False)
-        probabilities, labels, video_ids = [], [], []
-        for features, batch_labels in dataset:
-            probabilities.append(self._softmax({k: features[k].numpy() for k in self.model.input}))
-            labels.append(batch_labels.numpy())
-            video_ids.append(features[tensors.VIDEO_ID].numpy())
-        per_video, targets = evaluate.average_views(*map(np.concatenate, (probabilities, labels, video_ids)))
-        matrix = confusion.confusion_matrix(targets, per_video.argmax(axis=1), len(self._labels))
-        tf.summary.image("validation/confusion_matrix", confusion.render(matrix, self._labels)[np.newaxis],
-                         description="Val split: rows are true classes, columns predicted ones.")
+        metric = balanced_accuracy_metric(self.model)
+        if metric is None:  # a model compiled without it (not by `train`)
+            return
+        tf.summary.image("validation/confusion_matrix",
+                         confusion.render(metric.confusion_matrix(), self._labels)[np.newaxis],
+                         description="The validation pass's clips (each view on its own): rows are true classes, "
+                                     "columns predicted ones.")
 
     def _write_sample_clips(self) -> None:
         if self._samples is None:

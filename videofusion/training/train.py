@@ -225,6 +225,7 @@ def _compile(model: keras.Model, config, trained_backbone, steps_per_epoch: int,
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
                 keras.metrics.SparseTopKCategoricalAccuracy(
                     k=min(config.eval.top_k, num_classes), name="top_k_accuracy"),
+                optimization.BalancedAccuracy(num_classes),  # its counts: the dashboards' confusion matrix
             ]
         },
     )
