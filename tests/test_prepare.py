@@ -58,7 +58,7 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
         writer.writerow(["path", "label"])
         writer.writerows(
             [[os.path.basename(good), "a"], ["notes.mp4", "b"], ["empty.mp4", "a"], ["gone.mp4", "a"],
-             ["no_label.mp4", ""], ["extra.mp4", "a", "surplus field"], ["sound only.m4a", "b"],
+             ["extra.mp4", "a", "surplus field"], ["sound only.m4a", "b"],
              ["cut short.mkv", "b"]]
         )
     output = tmp_path / "out"
@@ -69,16 +69,14 @@ def test_bad_inputs_are_skipped_with_their_reason(tmp_path):
     assert summary["counts"] == {"train": 1, "val": 0, "test": 0}
     errors = [json.loads(line) for line in open(output / "errors.jsonl")]
     reasons = {e["path"]: e["reason"] for e in errors}
-    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "no_label.mp4", "extra.mp4", "sound only.m4a",
-                            "cut short.mkv"}
+    assert set(reasons) == {"notes.mp4", "empty.mp4", "gone.mp4", "extra.mp4", "sound only.m4a", "cut short.mkv"}
     assert "more fields than header columns" in reasons["extra.mp4"]
     assert "cannot decode" in reasons["notes.mp4"]
     assert "empty" in reasons["empty.mp4"]
     assert "not found" in reasons["gone.mp4"]
-    assert "no label" in reasons["no_label.mp4"]
     assert "no video stream" in reasons["sound only.m4a"]
     assert "truncated" in reasons["cut short.mkv"]
-    assert summary["num_errors"] == 7
+    assert summary["num_errors"] == 6
     assert not [name for name in os.listdir(output) if ".tmp-" in name]  # no temp files left
     (clip,) = _records(str(output), "train")
     assert clip[record_schema.FILENAME].numpy().decode() == "good one.mp4"

@@ -95,9 +95,9 @@ def restore_float32():
 def test_a_training_step_under_each_precision(precision, restore_float32):
     config = demo_config("smoke")
     config.train.update(dict(precision=precision, epochs=1))
-    train._set_up(config)
+    train.set_up(config)
     model = build_model(model_config(), InputShapes(4, 16, 20, 8, frame_size=20), num_classes=3)
-    train._compile(model, config, None, steps_per_epoch=1, first_epoch=0)
+    train._compile(model, config, [], steps_per_epoch=1, first_epoch=0)
     if precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     features, labels = batch()
@@ -114,7 +114,7 @@ def test_unknown_precision_names_the_choices():
     config = demo_config("smoke")
     config.train.precision = "float16"
     with pytest.raises(ValueError, match="train.precision='float16' is not one of float32, mixed_float16"):
-        train._set_up(config)
+        train.set_up(config)
 
 
 @pytest.mark.slow

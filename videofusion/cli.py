@@ -68,6 +68,8 @@ def _prepare_flags():
     default = prepare.PrepareOptions(output_dir="")
     flags.DEFINE_string("manifest", None, "CSV with columns path,label[,text,split,start,end].")
     flags.DEFINE_string("input-dir", None, "Instead of a manifest: ROOT/<label>/<video> folders.")
+    flags.DEFINE_string("unlabeled", None, "Also a folder of videos without labels (any depth), for `pretrain`: "
+                        "their clips go to the train split, which `train` and `evaluate` skip them in.")
     flags.DEFINE_string("recipe", None, "Instead of a manifest: a public dataset as published, read from --root "
                         f"({', '.join(recipes.names())}; `--recipe {recipes.LIST}` describes them).")
     flags.DEFINE_string("root", None, "With --recipe: the folder holding the dataset (see datasets/README.md).")
@@ -121,6 +123,7 @@ def _prepare(_):
         output_dir=FLAGS["output"].value,
         manifest=FLAGS["manifest"].value,
         input_dir=FLAGS["input-dir"].value,
+        unlabeled_dir=FLAGS["unlabeled"].value,
         recipe=FLAGS.recipe,
         recipe_root=FLAGS.root,
         recipe_split=FLAGS.split,
@@ -170,6 +173,12 @@ def _train(_):
     from videofusion.training import train
 
     train.train(FLAGS.config, FLAGS.workdir)
+
+
+def _pretrain(_):
+    from videofusion.training import pretrain
+
+    pretrain.pretrain(FLAGS.config, FLAGS.workdir)
 
 
 def _workdir_flag():
@@ -280,6 +289,9 @@ VERBS = {
     "train": Verb(_train_flags, _train, "train an experiment config",
                   "videofusion train --config experiments/demo.py --workdir runs/demo --config.train.epochs=3",
                   arguments="[--config.FIELD=VALUE ...]", uses_tensorflow=True),
+    "pretrain": Verb(_train_flags, _pretrain, "pretrain a config's encoders on unlabeled clips (cross-modal)",
+                     "videofusion pretrain --config experiments/demo.py --workdir runs/demo_pretrain "
+                     "--config.pretrain.epochs=20", arguments="[--config.FIELD=VALUE ...]", uses_tensorflow=True),
     "evaluate": Verb(_evaluate_flags, _evaluate, "accuracy of a run on a split → metrics.json, eval/<split>/",
                      "videofusion evaluate --workdir runs/demo --split test", uses_tensorflow=True),
     "export": Verb(_export_flags, _export, "a run → a versioned SavedModel",

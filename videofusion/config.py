@@ -53,6 +53,9 @@ def base_config() -> ml_collections.ConfigDict:
             ignore_errors=False,  # skip corrupted records (with a warning) instead of failing
             text_length=16,  # caption tokens per clip (models with the text modality)
             vocabulary_size=2000,  # WordPiece vocabulary learnt from the training captions
+            # Keep the labels of only this fraction of each class's training clips (seeded by train.seed,
+            # the same clips every run: data/labeled_subset.py); `train` leaves the others out.
+            labeled_fraction=1.0,
         )
     )
     # Training augmentation. The frame fields (random_resized_crop … contrast) are applied by the model's
@@ -93,6 +96,9 @@ def base_config() -> ml_collections.ConfigDict:
             frame_backbone="auto",
             backbone_weights="",  # "imagenet" (downloaded once by Keras) or a weights file; "": random
             max_frames=64,  # longest clip the transformer's position embedding covers
+            # A `videofusion pretrain` run folder: `train` starts from its encoders (models/transfer.py),
+            # frozen for train.backbone_frozen_epochs epochs (all of them with train.linear_probe).
+            init_from="",
         )
     )
     # The recipe (models/optimization.py): the reference trainers' AdamW + warmup + cosine + label smoothing.
@@ -121,9 +127,25 @@ def base_config() -> ml_collections.ConfigDict:
             seed=0,
             backbone_frozen_epochs=0,  # epochs with the frame backbone frozen (fine-tuning pretrained weights)
             backbone_learning_rate_scale=1.0,  # afterwards the backbone learns at this × learning_rate
-            # A confusion matrix and sample clips in TensorBoard at each validation (dashboards.py): one
-            # more pass over the val split per epoch. False leaves them out (quick runs, tests of learning).
+            # A confusion matrix and sample clips in TensorBoard at each validation (dashboards.py): the
+            # clips cost one small inference call per epoch. False leaves them out (quick runs, tests).
             validation_dashboards=True,
+            # Train only what is not loaded from model.init_from (the heads, and fusion layers if any):
+            # the linear probe of a pretrained representation.
+            linear_probe=False,
+        )
+    )
+    # `videofusion pretrain` (training/pretrain.py): the encoders of config.model learn from the agreement of
+    # a clip's modalities on every training clip, labels unused; the recipe's other fields come from
+    # config.train (schedule, clipping, precision, strategy, seed).
+    config.pretrain = ml_collections.ConfigDict(
+        dict(
+            epochs=40,
+            batch_size=32,  # per replica; the negatives are the global batch's other clips
+            learning_rate=1e-3,
+            weight_decay=0.0,
+            projection_dim=64,
+            temperature=0.1,  # learnt from this start
         )
     )
     config.eval = ml_collections.ConfigDict(

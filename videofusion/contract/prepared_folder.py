@@ -43,7 +43,8 @@ ERRORS_FILE = "errors.jsonl"
 # dataset.json keys.
 SCHEMA_VERSION = "schema_version"  # record_schema.SCHEMA_VERSION of the shards
 VIDEOFUSION_VERSION = "videofusion_version"
-COUNTS = "counts"  # {split: clips}
+COUNTS = "counts"  # {split: clips}, labeled and unlabeled
+UNLABELED_COUNTS = "unlabeled_counts"  # {split: clips without a label}; absent before 0.3: none
 VIDEOS = "videos"  # {split: videos the clips came from}
 LABEL_COUNTS = "label_counts"  # {split: {label: clips}}
 NUM_ERRORS = "num_errors"  # lines of errors.jsonl
@@ -87,6 +88,16 @@ def read_dataset_info(data_dir: str) -> dict:
     return info
 
 
+def labeled_counts(info: dict) -> dict:
+    """{split: clips with a label} of a `read_dataset_info` result.
+
+    >>> labeled_counts({COUNTS: {"train": 10, "val": 2}, UNLABELED_COUNTS: {"train": 7, "val": 0}})
+    {'train': 3, 'val': 2}
+    """
+    unlabeled = info.get(UNLABELED_COUNTS, {})
+    return {split: count - unlabeled.get(split, 0) for split, count in info[COUNTS].items()}
+
+
 def format_info(data_dir: str) -> str:
     """`videofusion info DIR`: the summary of `data_dir`'s `dataset.json`: totals, parameters, and clips
     per label and split."""
@@ -100,13 +111,15 @@ def format_info(data_dir: str) -> str:
         f"schema {info[SCHEMA_VERSION]}, videofusion {info[VIDEOFUSION_VERSION]}",
         "",
     ]
-    width = max([len("label"), len("total")] + [len(label) for label in info[LABELS]])
+    unlabeled = info.get(UNLABELED_COUNTS, {})
+    rows = [(label, [info[LABEL_COUNTS][split].get(label, 0) for split in SPLITS]) for label in info[LABELS]]
+    if any(unlabeled.values()):
+        rows += [("labeled", [labeled_counts(info)[split] for split in SPLITS]),
+                 ("unlabeled", [unlabeled.get(split, 0) for split in SPLITS])]
+    rows.append(("total", [counts[split] for split in SPLITS]))
+    width = max(len("label"), *(len(name) for name, _ in rows))
     header = f"{'label':<{width}}" + "".join(f"{split:>8}" for split in SPLITS) + f"{'all':>8}"
     lines += [header, "-" * len(header)]
-    for label in info[LABELS] + ["total"]:
-        if label == "total":
-            row = [counts[split] for split in SPLITS]
-        else:
-            row = [info[LABEL_COUNTS][split].get(label, 0) for split in SPLITS]
-        lines.append(f"{label:<{width}}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
+    for name, row in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"{n:>8}" for n in row) + f"{sum(row):>8}")
     return "\n".join(lines)

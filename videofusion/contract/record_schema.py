@@ -3,7 +3,8 @@
 The keys are those DMVR and TF Model Garden read, so their readers can read our shards:
 
 - context: label index and text, caption, source filename, clip start/end (microseconds), frame rate,
-  audio sample rate and whether the source had an audio stream;
+  audio sample rate and whether the source had an audio stream; an unlabeled clip (for pretraining)
+  has label index `UNLABELED_INDEX` (-1) and an empty label text, which DMVR's reader reads as any other;
 - feature lists: `image/encoded` holds one JPEG per frame step; `WAVEFORM/feature/floats` holds the
   whole mono waveform as a single float list.
 
@@ -24,6 +25,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 SCHEMA_VERSION = 1
+UNLABELED_INDEX = -1  # the label index of a clip without a label
 
 # Context keys.
 LABEL_INDEX = "clip/label/index"
@@ -144,6 +146,27 @@ def _parse_specs():
         WAVEFORM: tf.io.VarLenFeature(tf.float32),
     }
     return context, sequence
+
+
+def parse_identity(serialized) -> dict:
+    """Parses only `LABEL_INDEX`, `FILENAME` and `START_US` of one serialized clip (no frames, no audio):
+    what selecting clips needs."""
+    import tensorflow as tf
+
+    context_spec, _ = _parse_specs()
+    context, _ = tf.io.parse_single_sequence_example(
+        serialized, context_features={key: context_spec[key] for key in (LABEL_INDEX, FILENAME, START_US)}
+    )
+    return context
+
+
+def clip_key(filename, start_us):
+    """The clip's identity in its data folder, `filename@start_us` (strings or string tensors).
+
+    >>> clip_key("videos/a.mp4", "30000000")
+    'videos/a.mp4@30000000'
+    """
+    return filename + "@" + start_us
 
 
 def parse_clip(serialized) -> dict:

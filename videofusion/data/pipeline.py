@@ -2,7 +2,11 @@
 
 Phases, top-down, in the order DMVR runs them:
 
-1. read: the split's shards, interleaved (in training, the files and blocks of records shuffled);
+1. read: the split's shards, interleaved (in training, the files and blocks of records shuffled), and
+   only the clips `PipelineOptions.clips` selects: by default the labeled ones (unlabeled clips, for
+   pretraining, are skipped, and only `PipelineOptions.labeled_keys` when a label-scarce run keeps a
+   subset: `labeled_subset.py`), or all of them (`ALL_CLIPS`, pretraining), selected from each record's
+   context before anything is decoded, and only when the split holds clips to leave out;
 2. parse: one SequenceExample → tensors (`record_schema.parse_clip`);
 3. sample: the clip's frame indices — in training a random stride (frame-rate jitter) and a random
    start, drawn once and shared by video and audio; in evaluation `num_clips` evenly spaced clips — and
@@ -35,7 +39,7 @@ Example:
 import dataclasses
 import functools
 import os
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -48,6 +52,7 @@ from videofusion.data.transforms import ClipSpec
 
 _SHUFFLE_BUFFER = 256
 _CYCLE_LENGTH = 8
+LABELED_CLIPS, ALL_CLIPS = "labeled", "all"  # `PipelineOptions.clips`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,8 @@ class PipelineOptions:
     ignore_errors: bool = False
     silence_audio: bool = False  # evaluation as if no video had sound (a robustness check)
     tokenizer: Optional[Any] = None  # a `text.make_tokenizer` layer when the model reads captions
+    clips: str = LABELED_CLIPS  # or ALL_CLIPS: unlabeled clips too (pretraining)
+    labeled_keys: Optional[Tuple[str, ...]] = None  # the train clips that keep their label (`labeled_subset`)
 
     @classmethod
     def from_config(cls, config, tokenizer=None) -> "PipelineOptions":
@@ -197,7 +204,38 @@ def _read(files, num_files: int, ignore_errors: bool) -> tf.data.Dataset:
     )
 
 
-def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key: tf.Tensor) -> tf.data.Dataset:
+def clip_selection(data_dir: str, split: str, options: PipelineOptions) -> Optional[Callable]:
+    """`serialized clip -> bool tensor`: whether the pipeline reads the clip, or None to read them all
+    (nothing to leave out: no record's context is parsed)."""
+    if options.clips == ALL_CLIPS:
+        return None
+    if options.clips != LABELED_CLIPS:
+        raise ValueError(f"PipelineOptions.clips={options.clips!r} is not one of {LABELED_CLIPS}, {ALL_CLIPS}")
+    if options.labeled_keys is not None and split == "train":
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(options.labeled_keys, tf.string),
+                                                tf.ones([len(options.labeled_keys)], tf.int32)),
+            default_value=0)
+
+        def kept(serialized):
+            identity = record_schema.parse_identity(serialized)
+            return table.lookup(record_schema.clip_key(
+                identity[record_schema.FILENAME], tf.strings.as_string(identity[record_schema.START_US]))) > 0
+
+        return kept
+    unlabeled = prepared_folder.read_dataset_info(data_dir).get(prepared_folder.UNLABELED_COUNTS, {})
+    if not unlabeled.get(split, 0):
+        return None
+    return lambda serialized: (record_schema.parse_identity(serialized)[record_schema.LABEL_INDEX]
+                               != record_schema.UNLABELED_INDEX)
+
+
+def _selected(records: tf.data.Dataset, selection: Optional[Callable]) -> tf.data.Dataset:
+    return records if selection is None else records.filter(selection)
+
+
+def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key: tf.Tensor,
+                selection: Optional[Callable] = None) -> tf.data.Dataset:
     """One pass of training batches over `files`, in an order and with draws fixed by `key` (`[2]` int).
 
     The files are shuffled, their records interleaved, and blocks of `_SHUFFLE_BUFFER` records shuffled;
@@ -205,8 +243,8 @@ def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key
     the key is a tensor (`Dataset.shuffle` and `Dataset.random` take no seed computed in the graph).
     """
     files_key, blocks_key, clips_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
-    records = _read(tf.random.experimental.stateless_shuffle(tf.constant(files), files_key), len(files),
-                    options.ignore_errors)
+    records = _selected(_read(tf.random.experimental.stateless_shuffle(tf.constant(files), files_key), len(files),
+                              options.ignore_errors), selection)
     shuffled = records.batch(_SHUFFLE_BUFFER).enumerate().map(
         lambda index, block: tf.random.experimental.stateless_shuffle(
             block, tf.random.experimental.stateless_fold_in(blocks_key, index))
@@ -228,8 +266,9 @@ def training_epochs(data_dir: str, options: PipelineOptions, batch_size: int, se
     epoch, and so on, each pass fixed by (`seed`, its epoch): a run resumed at epoch k gets the batches
     that epoch k of an uninterrupted run got. An epoch's last batch may be smaller."""
     files = _shard_files(data_dir, "train", options)
+    selection = clip_selection(data_dir, "train", options)
     return _without_autotune_thread(tf.data.Dataset.counter(first_epoch).flat_map(
-        lambda epoch: _train_pass(files, options, batch_size, _pass_key(seed, epoch))
+        lambda epoch: _train_pass(files, options, batch_size, _pass_key(seed, epoch), selection)
     ).prefetch(tf.data.AUTOTUNE))
 
 
@@ -249,12 +288,13 @@ def make_dataset(
     view of every video, in a fixed order (the last batch may be smaller).
     """
     files = _shard_files(data_dir, split, options)
+    selection = clip_selection(data_dir, split, options)
     if training:
         dataset = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(
-            lambda draw: _train_pass(files, options, batch_size, _pass_key(seed, draw))
+            lambda draw: _train_pass(files, options, batch_size, _pass_key(seed, draw), selection)
         )
     else:
-        dataset = _read(files, len(files), options.ignore_errors).enumerate().map(
+        dataset = _selected(_read(files, len(files), options.ignore_errors), selection).enumerate().map(
             lambda video_id, serialized: eval_examples(serialized, video_id, options),
             num_parallel_calls=tf.data.AUTOTUNE,
         ).unbatch().batch(batch_size)

@@ -121,7 +121,8 @@ def per_class_table(report: dict) -> str:
 
 
 def average_views(probabilities: np.ndarray, labels: np.ndarray, video_ids: np.ndarray) -> tuple:
-    """Per-view softmax → per-video softmax (the mean over its views) and per-video labels.
+    """Per-view softmax → per-video softmax (the mean over its views) and per-video labels; videos in
+    the order of their ids. Any per-view array `[views, ...]` averages alike (embeddings too).
 
     >>> probs, labels = average_views(np.array([[1.0, 0.0], [0.0, 1.0], [0.2, 0.8]]), np.array([0, 0, 1]),
     ...                               np.array([0, 0, 1]))
@@ -129,11 +130,11 @@ def average_views(probabilities: np.ndarray, labels: np.ndarray, video_ids: np.n
     ([[0.5, 0.5], [0.2, 0.8]], [0, 1])
     """
     ids, index = np.unique(video_ids, return_inverse=True)
-    sums = np.zeros((len(ids), probabilities.shape[1]))
+    sums = np.zeros((len(ids),) + probabilities.shape[1:])
     np.add.at(sums, index, probabilities)
     per_video_labels = np.zeros(len(ids), labels.dtype)
     per_video_labels[index] = labels
-    return sums / np.bincount(index)[:, None], per_video_labels
+    return sums / np.bincount(index).reshape((-1,) + (1,) * (probabilities.ndim - 1)), per_video_labels
 
 
 def _predict_views(model, dataset) -> tuple:

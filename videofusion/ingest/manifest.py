@@ -2,7 +2,10 @@
 
 A manifest has a header row with at least `path` and `label`; `text`, `split`, `start` and `end`
 (seconds) are optional. Relative paths are relative to the manifest's folder. Class folders are
-`ROOT/<label>/<video>`. The manifest, the folders and the paths in a manifest may be URLs that
+`ROOT/<label>/<video>`. A row with an empty label, and every video under a folder of unlabeled videos
+(`read_unlabeled_folder`), is an unlabeled entry (`label` ""): `pretrain` learns from it, `train` and
+`evaluate` skip it, and it goes to the train split unless its row names another. The manifest, the
+folders and the paths in a manifest may be URLs that
 `tf.io.gfile` opens (`gs://bucket/videos/a.mp4`; `fileio`).
 
 Example:
@@ -34,7 +37,7 @@ class Entry:
 
     path: str
     resolved: str
-    label: str
+    label: str  # "" for an unlabeled video
     split: Optional[str] = None
     text: Optional[str] = None
     start: Optional[float] = None
@@ -57,8 +60,6 @@ def _entry_from_row(row: dict, line: int, root: str) -> Tuple[Optional[Entry], O
         return None, Problem(path or where, f"{where}: more fields than header columns")
     if not path:
         return None, Problem(where, f"{where}: empty path")
-    if not label:
-        return None, Problem(path, f"{where}: no label")
     split = (row.get("split") or "").strip() or None
     if split is not None and split not in SPLITS:
         return None, Problem(path, f"{where}: split {split!r} is not one of {', '.join(SPLITS)}")
@@ -126,25 +127,42 @@ def read_class_folders(root: str) -> Tuple[List[Entry], List[Problem]]:
 
     Files whose extension is not a video extension are reported as problems, hidden files ignored.
     """
-    if not fileio.isdir(root):
-        raise ManifestError(f"{root}: input folder not found")
+    _check_folder(root)
     entries, problems = [], []
     for label in sorted(fileio.listdir(root)):
-        label_dir = os.path.join(root, label)
-        if label.startswith(".") or not fileio.isdir(label_dir):
-            continue
-        for directory, subdirs, files in fileio.walk(label_dir):
-            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith("."):
-                    continue
-                resolved = os.path.join(directory, name)
-                relative = fileio.relative(resolved, root)
-                if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
-                    entries.append(Entry(relative, resolved, label))
-                else:
-                    problems.append(Problem(relative, "not a video file extension"))
+        if not label.startswith(".") and fileio.isdir(os.path.join(root, label)):
+            _add_videos(os.path.join(root, label), root, label, entries, problems)
     return entries, problems
+
+
+def read_unlabeled_folder(root: str) -> Tuple[List[Entry], List[Problem]]:
+    """Unlabeled entries (label "") for every video below `root` (any depth), sorted by path, named by
+    their path from `root`'s parent (`unlabeled/cam1/a.mp4`), so that they never collide with a class
+    folder's videos."""
+    _check_folder(root)
+    entries, problems = [], []
+    _add_videos(root, os.path.dirname(fileio.absolute(root).rstrip("/")), "", entries, problems)
+    return entries, problems
+
+
+def _check_folder(root: str) -> None:
+    if not fileio.isdir(root):
+        raise ManifestError(f"{root}: input folder not found")
+
+
+def _add_videos(folder: str, root: str, label: str, entries: List[Entry], problems: List[Problem]) -> None:
+    """Appends an entry of `label` for each video below `folder`, named by its path from `root`."""
+    for directory, subdirs, files in fileio.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            resolved = os.path.join(directory, name)
+            relative = fileio.relative(resolved, root)
+            if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS:
+                entries.append(Entry(relative, resolved, label))
+            else:
+                problems.append(Problem(relative, "not a video file extension"))
 
 
 def assign_split(path: str, val_fraction: float, test_fraction: float) -> str:
@@ -162,5 +180,14 @@ def assign_split(path: str, val_fraction: float, test_fraction: float) -> str:
 
 
 def label_vocabulary(entries: List[Entry]) -> List[str]:
-    """The sorted labels; a label's index is its position (the line number in `labels.txt`)."""
-    return sorted({e.label for e in entries})
+    """The sorted labels (unlabeled entries have none); a label's index is its position (the line number
+    in `labels.txt`)."""
+    return sorted({e.label for e in entries if e.label})
+
+
+def entry_split(entry: Entry, val_fraction: float, test_fraction: float) -> str:
+    """The split `entry` goes to: its own, else train for an unlabeled entry (its clips are for
+    pretraining, which learns from the train split), else `assign_split` of its path."""
+    if entry.split:
+        return entry.split
+    return assign_split(entry.path, val_fraction, test_fraction) if entry.label else "train"

@@ -59,6 +59,7 @@ class PrepareOptions:
     output_dir: str
     manifest: Optional[str] = None
     input_dir: Optional[str] = None
+    unlabeled_dir: Optional[str] = None  # videos without labels, besides the labeled source (for pretraining)
     recipe: Optional[str] = None  # a dataset recipe (`recipes.RECIPES`) reading the dataset at `recipe_root`
     recipe_root: Optional[str] = None
     recipe_split: Optional[int] = None  # the official split number, for datasets that have several
@@ -113,11 +114,21 @@ class RunPlan:
     params: clip_encoder.EncodeParams
 
     def label_index(self) -> Dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
+        """{label: index}, and the unlabeled entries' "" → `record_schema.UNLABELED_INDEX`."""
+        return {"": record_schema.UNLABELED_INDEX, **{label: i for i, label in enumerate(self.labels)}}
 
 
 def read_inputs(options: PrepareOptions):
-    """(entries, problems) from the manifest, the class folders or a dataset recipe."""
+    """(entries, problems) from the manifest, the class folders or a dataset recipe, and the unlabeled
+    videos of `options.unlabeled_dir`."""
+    entries, problems = _read_labeled_inputs(options)
+    if options.unlabeled_dir is not None:
+        unlabeled, unusable = manifest.read_unlabeled_folder(options.unlabeled_dir)
+        entries, problems = entries + unlabeled, problems + unusable
+    return entries, problems
+
+
+def _read_labeled_inputs(options: PrepareOptions):
     if sum(source is not None for source in (options.manifest, options.input_dir, options.recipe)) != 1:
         raise manifest.ManifestError("give exactly one of a manifest (--manifest), --input-dir or --recipe")
     if options.recipe is None and (options.recipe_root is not None or options.recipe_split is not None):
@@ -135,7 +146,7 @@ def plan_shards(entries: List[manifest.Entry], options: PrepareOptions) -> List[
     for split in prepared_folder.SPLITS:
         in_split = [
             e for e in entries
-            if (e.split or manifest.assign_split(e.path, options.val_fraction, options.test_fraction)) == split
+            if manifest.entry_split(e, options.val_fraction, options.test_fraction) == split
         ]
         count = min(options.num_shards, len(in_split))
         plans += [ShardPlan(split, i, count, in_split[i::count]) for i in range(count)]
@@ -204,6 +215,7 @@ class ShardWriter:
             "videos": 0,
             "duration_s": 0.0,
             "label_clips": {label: 0 for label in labels},
+            "unlabeled_clips": 0,
             "errors": [],
         }
         self.pending = num_videos
@@ -224,7 +236,10 @@ class ShardWriter:
         self.state["clips"] += result.clips
         self.state["videos"] += 1
         self.state["duration_s"] += result.duration_s
-        self.state["label_clips"][result.label] += result.clips
+        if result.label:
+            self.state["label_clips"][result.label] += result.clips
+        else:
+            self.state["unlabeled_clips"] += result.clips
 
     def commit(self) -> None:
         self._file.close()
@@ -313,8 +328,10 @@ def _write_reports(options, labels, plans, states, problems) -> dict:
     counts = {split: 0 for split in prepared_folder.SPLITS}
     videos = {split: 0 for split in prepared_folder.SPLITS}
     label_counts = {split: {label: 0 for label in labels} for split in prepared_folder.SPLITS}
+    unlabeled = {split: 0 for split in prepared_folder.SPLITS}
     for plan, state in zip(plans, states):
         counts[plan.split] += state["clips"]
+        unlabeled[plan.split] += state.get("unlabeled_clips", 0)  # shards written before 0.3 have none
         videos[plan.split] += state["videos"]
         for label, n in state["label_clips"].items():
             label_counts[plan.split][label] += n
@@ -325,6 +342,7 @@ def _write_reports(options, labels, plans, states, problems) -> dict:
         prepared_folder.COUNTS: counts,
         prepared_folder.VIDEOS: videos,
         prepared_folder.LABEL_COUNTS: label_counts,
+        prepared_folder.UNLABELED_COUNTS: unlabeled,
         prepared_folder.NUM_ERRORS: len(errors),
         prepared_folder.TOTAL_DURATION_S: round(sum(s["duration_s"] for s in states), 3),
         prepared_folder.FPS: options.fps,

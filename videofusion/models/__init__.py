@@ -7,13 +7,17 @@ In: a config and input shapes (`contract.tensors` names the inputs). Out: `keras
   `audio_encoder`, `text_encoder`, `frame_backbones`, `frame_preprocessing`, `layers`;
 - `optimization`: the optimizer, learning-rate schedule and loss of `config.train`; `finetune`:
   backbone phases;
-- `saving`: `load_run`, a finished run's config, labels and model.
+- `saving`: `load_run`, a finished run's config, labels and model;
+- `pretraining`: the encoders with projection heads for `videofusion pretrain`; `transfer`: a
+  classifier starts from them (`model.init_from`).
 """
 
 from videofusion.models.builder import InputShapes, build_model
 from videofusion.models.finetune import ScaledAdam
 from videofusion.models.frame_preprocessing import FrameAugment
 from videofusion.models.optimization import SmoothedCrossentropy
+from videofusion.models.pretraining import build_pretraining_model
 from videofusion.models.saving import load_run
 
-__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "build_model", "load_run"]
+__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "build_model",
+           "build_pretraining_model", "load_run"]

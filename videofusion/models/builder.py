@@ -62,8 +62,9 @@ class InputShapes:
     frame_size: int = 0
 
 
-def _streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugment, seed):
-    """(inputs dict, streams dict) for the chosen modalities."""
+def modality_streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugment, seed):
+    """(inputs dict, streams dict) for the chosen modalities: the encoders `build_model` and
+    `pretraining.build_pretraining_model` share, their layers named alike in both."""
     inputs, streams = {}, {}
     if modalities.VIDEO in chosen:
         side = shapes.frame_size or shapes.image_size
@@ -113,7 +114,7 @@ def build_model(
     """
     chosen = modalities.parse(cfg.modalities)
     # === Inputs and encoders ===
-    inputs, streams = _streams(cfg, shapes, chosen, frame_augment, seed)
+    inputs, streams = modality_streams(cfg, shapes, chosen, frame_augment, seed)
     # === Fusion and heads ===
     outputs, aux_logits = {}, {}
     if cfg.aux_loss_weight > 0 and len(streams) > 1:

@@ -29,7 +29,7 @@ import numpy as np
 from absl import logging
 
 from videofusion import fileio, run_folder
-from videofusion.contract import prepared_folder, tensors
+from videofusion.contract import tensors
 from videofusion.training import dashboards
 
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.keras", "best.keras"
@@ -170,11 +170,11 @@ def _backed_up_variables(model: keras.Model) -> list:
     return [*model.weights, *others, *optimizer]
 
 
-def training_callbacks(config, paths: run_folder.RunPaths, model: keras.Model, has_validation: bool):
-    """The callbacks of one `fit` of the run `config` describes (the NaN guard and the backup are added
-    by `train`)."""
+def training_callbacks(config, paths: run_folder.RunPaths, model: keras.Model, train_clips: int,
+                       has_validation: bool):
+    """The callbacks of one `fit` of the run `config` describes, whose epochs pass over `train_clips`
+    clips (the NaN guard and the backup are added by `train`)."""
     os.makedirs(paths.checkpoints, exist_ok=True)
-    train_clips = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.COUNTS]["train"]
     monitor = validation_accuracy_key(model)
     callbacks = [
         dashboards.Throughput(train_clips),  # before TensorBoard, which then logs the clips/s it adds

@@ -21,7 +21,7 @@ callbacks here add:
     `hparams/clips_per_second`, which the hparams table shows for every run side by side.
 
 The sample clips cost one small inference call per validation (compiled once, on this process alone:
-`softmax_function`) and the images: about 0.2 s on the demo. `train.validation_dashboards=False`
+`output_function`) and the images: about 0.2 s on the demo. `train.validation_dashboards=False`
 leaves out the confusion matrix and the sample clips (the hparams metrics, config and session stay).
 
 Example (what `callbacks.training_callbacks` does):
@@ -112,7 +112,9 @@ def _sample_records(data_dir: str, count: int) -> List[bytes]:
     chosen, rest, seen = [], [], set()
     dataset = tf.data.TFRecordDataset(prepared_folder.shard_files(data_dir, "val")).take(_SCAN_RECORDS)
     for serialized in dataset:
-        label = int(record_schema.parse_clip(serialized)[record_schema.LABEL_INDEX])
+        label = int(record_schema.parse_identity(serialized)[record_schema.LABEL_INDEX])
+        if label == record_schema.UNLABELED_INDEX:
+            continue
         (rest if label in seen else chosen).append(serialized.numpy())
         seen.add(label)
         if len(chosen) == count:
@@ -150,8 +152,9 @@ def clip_strip(frames: np.ndarray, lines: List[str], colour=(0, 0, 0), min_side:
     return np.concatenate([strip, caption], axis=0)
 
 
-def softmax_function(model: keras.Model) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
-    """`inputs -> float32 [batch, classes]`: the fused head's softmax, compiled (`tf.function` or `jax.jit`).
+def output_function(model: keras.Model, output: str = tensors.CLASSES) -> Callable[[Dict[str, np.ndarray]], np.ndarray]:
+    """`inputs -> float32 [batch, ...]`: the model's output `output` (by default the fused head's softmax),
+    compiled (`tf.function` or `jax.jit`).
 
     Not a distributed step like `predict_on_batch`, which under a `tf.distribute` strategy hands every
     replica the whole batch and gathers across workers: this runs the batch once, of any size, on this
@@ -163,12 +166,12 @@ def softmax_function(model: keras.Model) -> Callable[[Dict[str, np.ndarray]], np
         @jax.jit
         def softmax(trainable, non_trainable, inputs):
             outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=False)
-            return outputs[tensors.CLASSES]
+            return outputs[output]
 
         return lambda inputs: np.asarray(softmax(
             [v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables], inputs
         )).astype(np.float32)
-    softmax = tf.function(lambda inputs: model(inputs, training=False)[tensors.CLASSES], reduce_retracing=True)
+    softmax = tf.function(lambda inputs: model(inputs, training=False)[output], reduce_retracing=True)
     return lambda inputs: softmax(inputs).numpy().astype(np.float32)
 
 
@@ -210,7 +213,7 @@ class Dashboards(keras.callbacks.Callback):
         self._options = pipeline.PipelineOptions.from_config(
             self._config, caption_tokenizer.tokenizer_for_run(self._config, self._workdir)
         )
-        self._softmax = softmax_function(self.model)
+        self._softmax = output_function(self.model)
 
     def on_train_end(self, logs=None):
         if self._writer is not None:

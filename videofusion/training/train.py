@@ -35,10 +35,10 @@ from absl import logging
 
 from videofusion import config as config_lib
 from videofusion import fileio, run_folder
-from videofusion.contract import prepared_folder, tensors
-from videofusion.data import caption_tokenizer, pipeline
+from videofusion.contract import modalities, prepared_folder, tensors
+from videofusion.data import caption_tokenizer, labeled_subset, pipeline
 from videofusion.data.transforms import ClipSpec
-from videofusion.models import FrameAugment, InputShapes, build_model, finetune, optimization
+from videofusion.models import FrameAugment, InputShapes, build_model, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
 from videofusion.training import strategy as strategy_lib
 
@@ -63,14 +63,22 @@ def input_shapes(config: ml_collections.ConfigDict, spec: ClipSpec) -> InputShap
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-_JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
+LABELED_CLIPS_FILE = "labeled_clips.txt"  # with data.labeled_fraction < 1: the clips that kept their label
+# The fields a run fine-tuned from a pretrained one (`model.init_from`) must share with it, per modality.
+INIT_FROM_FIELDS = {
+    modalities.VIDEO: ("model.video_encoder", "model.frame_backbone", "model.embed_dim", "data.image_size"),
+    modalities.AUDIO: ("model.embed_dim", "data.mel_bins"),
+    modalities.TEXT: ("model.embed_dim", "data.vocabulary_size", "data.text_length"),
+}
+JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
 
 
-def _set_up(config: ml_collections.ConfigDict) -> None:
+def set_up(config: ml_collections.ConfigDict) -> None:
+    """Seeds every random generator from `train.seed` and sets the precision policy; checks both fields."""
     keras.utils.set_random_seed(config.train.seed)
     if config.train.precision not in PRECISIONS:
         raise ValueError(f"train.precision={config.train.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if str(config.train.jit_compile).lower() not in _JIT_COMPILE:
+    if str(config.train.jit_compile).lower() not in JIT_COMPILE:
         raise ValueError(f"train.jit_compile={config.train.jit_compile!r} is not one of auto, true, false")
     keras.mixed_precision.set_global_policy(config.train.precision)
 
@@ -83,12 +91,26 @@ class Data:
     val: Optional[tf.data.Dataset]
     steps_per_epoch: int
     class_weights: Optional[List[float]]
+    train_clips: int  # the labeled training clips an epoch passes over
 
 
 def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_lib.Distribution,
-              labels: List[str]) -> Data:
+              labels: List[str], run_dir: str) -> Data:
     replicas = distribution.replicas
     batch_size = config.train.batch_size * replicas
+    info = prepared_folder.read_dataset_info(config.data.dir)
+    examples = prepared_folder.labeled_counts(info)["train"]
+    if examples == 0:
+        raise ValueError(f"data.dir={config.data.dir} has no labeled training clips "
+                         f"({info[prepared_folder.COUNTS]['train']} unlabeled): label some, or pretrain on them "
+                         "(`videofusion pretrain`)")
+    if config.data.labeled_fraction < 1:
+        keys = labeled_subset.labeled_subset(config.data.dir, config.data.labeled_fraction, config.train.seed)
+        with fileio.atomic_open(os.path.join(run_dir, LABELED_CLIPS_FILE), "w", encoding="utf-8") as f:
+            f.write("".join(f"{key}\n" for key in keys))
+        logging.info("data.labeled_fraction=%g: %d of the %d labeled training clips keep their label (%s)",
+                     config.data.labeled_fraction, len(keys), examples, LABELED_CLIPS_FILE)
+        options, examples = dataclasses.replace(options, labeled_keys=tuple(keys)), len(keys)
 
     def train_from(epoch: int) -> tf.data.Dataset:
         return distribution.prepare_dataset(
@@ -102,11 +124,10 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
     except FileNotFoundError:
         logging.warning("No val split in %s: training without validation", config.data.dir)
         val_ds = None
-    examples = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.COUNTS]["train"]
     steps = optimization.steps_per_epoch(examples, batch_size)
     logging.info("%d training clips, global batch %d (%d replica(s)): %d steps per epoch", examples, batch_size,
                  replicas, steps)
-    return Data(train_from, val_ds, steps, _class_weights(config, labels))
+    return Data(train_from, val_ds, steps, _class_weights(config, labels), examples)
 
 
 def _class_weights(config, labels) -> Optional[List[float]]:
@@ -137,25 +158,80 @@ class Run:
     data: Data
     model: keras.Model
     paths: run_folder.RunPaths
+    pretrained_layers: List[keras.layers.Layer] = dataclasses.field(default_factory=list)  # model.init_from's
 
 
 def start_run(config: ml_collections.ConfigDict, run_dir: str, distribution: strategy_lib.Distribution) -> Run:
     """Sets the seed and precision, builds the input and the model, and writes the run's config and
     labels into `run_dir`; `config` is resolved (`resolve_data_config`)."""
-    _set_up(config)
+    set_up(config)
     os.makedirs(run_dir, exist_ok=True)
-    tokenizer = caption_tokenizer.tokenizer_for_run(config, run_dir, build=True)
+    if config.train.linear_probe and not config.model.init_from:
+        raise InitFromError("train.linear_probe=True needs model.init_from=RUN (a `videofusion pretrain` run; "
+                            "one pretrained for 0 epochs probes random encoders)")
+    if config.model.init_from:
+        check_init_from(config)
+    tokenizer = _run_tokenizer(config, run_dir)
     options = pipeline.PipelineOptions.from_config(config, tokenizer)
     labels = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.LABELS]
-    data = _datasets(config, options, distribution, labels)
+    data = _datasets(config, options, distribution, labels, run_dir)
     with distribution.scope():
         model = distribution.prepare_model(_model(config, options.spec, len(labels)))
+        pretrained = _init_from(model, config) if config.model.init_from else []
     logging.info("Model %s: %d parameters", model.name, model.count_params())
     paths = run_folder.RunPaths(run_dir)
     os.makedirs(paths.checkpoints, exist_ok=True)
     config_lib.save_run_config(config, run_dir)
     run_folder.save_labels(config.data.dir, run_dir)
-    return Run(config, distribution, data, model, paths)
+    return Run(config, distribution, data, model, paths, pretrained)
+
+
+def _run_tokenizer(config, run_dir: str):
+    """The caption tokenizer of a text model: the pretrained run's vocabulary with `model.init_from` (its
+    text encoder's embeddings index it), else one learnt from the training captions."""
+    if config.model.init_from and modalities.TEXT in modalities.parse(config.model.modalities):
+        caption_tokenizer.save_vocabulary(caption_tokenizer.load_vocabulary(config.model.init_from), run_dir)
+        return caption_tokenizer.tokenizer_for_run(config, run_dir)
+    return caption_tokenizer.tokenizer_for_run(config, run_dir, build=True)
+
+
+class InitFromError(ValueError):
+    """`model.init_from` names a run this one cannot start from; the message says which field differs."""
+
+
+def check_init_from(config) -> None:
+    """Refuses (`InitFromError`) a `model.init_from` that is not a finished `pretrain` run, lacks one of
+    this run's modalities, or differs in a field of `INIT_FROM_FIELDS`."""
+    source = config.model.init_from
+    where = f"model.init_from={source}"
+    paths = run_folder.RunPaths(source)
+    if not os.path.isfile(paths.model):
+        raise InitFromError(f"{where}: no {paths.model}; run `videofusion pretrain --workdir {source}` first")
+    theirs = config_lib.load_run_config(source)
+    chosen, pretrained = modalities.parse(config.model.modalities), modalities.parse(theirs.model.modalities)
+    missing = [name for name in chosen if name not in pretrained]
+    if missing:
+        raise InitFromError(f"{where}: model.modalities={config.model.modalities!r} but the run was pretrained "
+                            f"on {theirs.model.modalities!r} (no {', '.join(missing)} encoder there)")
+    for name in chosen:
+        for field in INIT_FROM_FIELDS[name]:
+            section, key = field.split(".")
+            if config[section][key] != theirs[section][key]:
+                raise InitFromError(f"{where}: {field}={config[section][key]!r} here but "
+                                    f"{theirs[section][key]!r} in the pretrained run")
+
+
+def _init_from(model: keras.Model, config) -> List[keras.layers.Layer]:
+    """Loads the encoders of the pretrained run `config.model.init_from` (`check_init_from`) into `model`;
+    returns the layers loaded; refuses (`InitFromError`) a layer whose weights do not fit."""
+    where = f"model.init_from={config.model.init_from}"
+    paths = run_folder.RunPaths(config.model.init_from)
+    try:
+        loaded, new = transfer.load_encoders(model, keras.models.load_model(paths.model, compile=False))
+    except transfer.IncompatibleEncoderError as error:
+        raise InitFromError(f"{where}: {error}") from error
+    logging.info("%s: loaded %d layers (%s); new: %s", where, len(loaded), ", ".join(loaded), ", ".join(new))
+    return [model.get_layer(name) for name in loaded]
 
 
 # Keras's warning at the end of the first validation pass, harmless here: the validation data is one pass
@@ -173,20 +249,23 @@ def fit(run: Run, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> N
     """
     model, config, data, paths = run.model, run.config, run.data, run.paths
     val_inputs = None if data.val is None else pipeline.model_inputs(data.val, model)
-    backbone = finetune.find_backbone(model)
-    frozen_epochs = config.train.backbone_frozen_epochs if backbone is not None else 0  # audio/text only: one fit
+    frozen = pretrained_parts(run)
+    frozen_epochs = config.train.epochs if config.train.linear_probe else config.train.backbone_frozen_epochs
+    if not frozen:  # nothing pretrained: one fit
+        frozen_epochs = 0
     nan_guard = callbacks_lib.StopOnNaN(config.train)
-    for first, end, backbone_trainable in finetune.phases(config.train.epochs, frozen_epochs):
-        if backbone is not None:
-            backbone.trainable = backbone_trainable
+    for first, end, pretrained_trainable in finetune.phases(config.train.epochs, frozen_epochs):
+        for layer in frozen:
+            layer.trainable = pretrained_trainable
         backup = callbacks_lib.Backup(os.path.join(paths.backup, f"epochs_{first}_{end}"))
         with run.distribution.scope():
-            _compile(model, config, backbone if backbone_trainable else None, data.steps_per_epoch, first)
+            _compile(model, config, frozen if pretrained_trainable else [], data.steps_per_epoch, first)
             done = backup.restore(model)
         start = first if done is None else done
         if start >= end:  # finished before the interruption
             continue
-        callbacks = callbacks_lib.training_callbacks(config, paths, model, has_validation=data.val is not None)
+        callbacks = callbacks_lib.training_callbacks(config, paths, model, data.train_clips,
+                                                     has_validation=data.val is not None)
         try:
             # Endless, and `steps_per_epoch` given to `fit`: at the end of a dataset of unknown length,
             # Keras 3's TensorFlow trainer makes one more call, which raises "out of data" but has still
@@ -208,17 +287,27 @@ def fit(run: Run, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> N
     shutil.rmtree(paths.backup, ignore_errors=True)
 
 
-def _compile(model: keras.Model, config, trained_backbone, steps_per_epoch: int, first_epoch: int) -> None:
+def pretrained_parts(run: Run) -> List[keras.layers.Layer]:
+    """The layers that the freeze-then-train phases freeze first and then train at
+    `train.backbone_learning_rate_scale` × the rate: those loaded by `model.init_from`, else the frame
+    backbone (pretrained weights of `model.backbone_weights`, or none: random), else none."""
+    if run.pretrained_layers:
+        return run.pretrained_layers
+    backbone = finetune.find_backbone(run.model)
+    return [backbone] if backbone is not None else []
+
+
+def _compile(model: keras.Model, config, scaled_layers, steps_per_epoch: int, first_epoch: int) -> None:
     """Compiles `model` with the recipe's optimizer, its schedule at `first_epoch`; the variables of
-    `trained_backbone` (if any) get the backbone learning rate."""
+    `scaled_layers` get the backbone learning rate."""
     optimizer = optimization.make_optimizer(config.train, steps_per_epoch, first_step=first_epoch * steps_per_epoch)
-    if trained_backbone is not None:
-        optimizer.scale_variables(trained_backbone.trainable_variables)
+    if scaled_layers:
+        optimizer.scale_variables([v for layer in scaled_layers for v in layer.trainable_variables])
     num_classes = model.output[tensors.CLASSES].shape[-1]
     model.compile(
         optimizer=optimizer,
         loss={name: optimization.SmoothedCrossentropy(config.train.label_smoothing) for name in model.output},
-        jit_compile=_JIT_COMPILE[str(config.train.jit_compile).lower()],
+        jit_compile=JIT_COMPILE[str(config.train.jit_compile).lower()],
         loss_weights={name: 1.0 if name == tensors.CLASSES else config.model.aux_loss_weight for name in model.output},
         metrics={
             tensors.CLASSES: [
@@ -239,6 +328,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     a checksum of its final trainable weights, so that their logs show they ended identical.
     """
     config = resolve_data_config(config)
+    if config.model.init_from:  # a mistake is answered before anything else is logged
+        check_init_from(config)
     distribution = strategy_lib.make_distribution(config.train.strategy)  # before any TensorFlow op runs
     with distribution.run_dir(workdir) as run_dir:
         if run_dir != workdir:

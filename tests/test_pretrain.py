@@ -1,0 +1,233 @@
+"""Learning from unlabeled clips: unlabeled manifest rows, `data.labeled_fraction`, `videofusion pretrain`
+(learning, resume after kill -9) and `model.init_from` (loading, refusing, the linear probe).
+
+The data: a tiny set whose picture and sound agree — each clip is a colour (one of 8, with per-pixel
+noise) and a tone (one of 8 pitches, ±3 %), colour k always with pitch k — as real H.264/AAC mp4s,
+prepared by `prepare`. Half of the training rows (clips 8-15, 24-31, 40-47: three of each colour) have an
+empty label (unlabeled clips); the other training clips and the val clips are labeled `level<k>`.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from videofusion.config import demo_config
+from videofusion.contract import prepared_folder, record_schema
+from videofusion.data import labeled_subset, pipeline
+from videofusion.ingest import demo_videos, prepare
+from videofusion.run_folder import RunPaths
+from videofusion.training import pretrain, strategy, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PALETTE = [(230, 40, 40), (40, 200, 40), (40, 60, 230), (230, 220, 40), (220, 40, 220), (40, 220, 220),
+           (250, 250, 250), (120, 70, 20)]
+TONES_HZ = [250, 350, 500, 700, 1000, 1400, 2000, 2800]
+NUM_TRAIN, NUM_VAL = 48, 24
+
+
+def write_agreeing_set(root: str, seed: int = 0) -> str:
+    """`NUM_TRAIN` + `NUM_VAL` clips of 1 s, 10 fps, 32×32 (clip i: colour and pitch i % 8) and their
+    manifest; training clips 8-15, 24-31 and 40-47 have no label."""
+    rows = []
+    for i in range(NUM_TRAIN + NUM_VAL):
+        rng = np.random.default_rng([seed, i])
+        level = i % len(PALETTE)
+        colour = np.array(PALETTE[level], np.float32)
+        frames = np.clip(colour + rng.normal(0, 25, (10, 32, 32, 3)), 0, 255).astype(np.uint8)
+        t = np.arange(16000) / 16000
+        tone = rng.uniform(0.2, 0.5) * np.sin(2 * np.pi * TONES_HZ[level] * rng.uniform(0.97, 1.03) * t)
+        samples = (tone + rng.normal(0, 0.02, t.shape)).astype(np.float32)
+        path = f"videos/{i:03d}.mp4"
+        os.makedirs(os.path.join(root, "videos"), exist_ok=True)
+        demo_videos.write_mp4(os.path.join(root, path), frames, 10, samples, 16000)
+        split = "train" if i < NUM_TRAIN else "val"
+        label = "" if split == "train" and (i // len(PALETTE)) % 2 else f"level{level}"
+        rows.append(f"{path},{label},{split}")
+    manifest = os.path.join(root, "manifest.csv")
+    with open(manifest, "w", encoding="utf-8") as f:
+        f.write("path,label,split\n" + "\n".join(rows) + "\n")
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def agreeing_records(tmp_path_factory):
+    raw = str(tmp_path_factory.mktemp("agreeing_raw"))
+    output = str(tmp_path_factory.mktemp("agreeing_records"))
+    prepare.prepare_dataset(prepare.PrepareOptions(manifest=write_agreeing_set(raw), output_dir=output,
+                                                   short_side=32, num_shards=2))
+    return output
+
+
+def _config(data_dir: str, pretrain_epochs: int = 12):
+    config = demo_config("smoke")
+    config.data.dir = data_dir
+    config.model.update(dict(video_encoder="frame_avg", fusion="concat"))
+    config.train.jit_compile = "false"  # XLA on CPU compiles slower than this tiny model trains
+    config.pretrain.update(dict(epochs=pretrain_epochs, batch_size=16, learning_rate=3e-3, projection_dim=16))
+    return config
+
+
+@pytest.fixture(scope="module")
+def pretrained(agreeing_records, tmp_path_factory):
+    """(workdir, model) of a 12-epoch pretraining on the agreeing set's 48 training clips."""
+    workdir = str(tmp_path_factory.mktemp("pretrained") / "run")
+    return workdir, pretrain.pretrain(_config(agreeing_records), workdir)
+
+
+def test_unlabeled_rows_are_prepared_counted_and_skipped_by_training(agreeing_records):
+    info = prepared_folder.read_dataset_info(agreeing_records)
+    assert info[prepared_folder.COUNTS] == {"train": NUM_TRAIN, "val": NUM_VAL, "test": 0}
+    assert info[prepared_folder.UNLABELED_COUNTS] == {"train": NUM_TRAIN // 2, "val": 0, "test": 0}
+    assert prepared_folder.labeled_counts(info) == {"train": NUM_TRAIN // 2, "val": NUM_VAL, "test": 0}
+    assert info[prepared_folder.LABELS] == [f"level{k}" for k in range(8)]  # no "" class
+    table = prepared_folder.format_info(agreeing_records)
+    assert "\nunlabeled" in table and "\nlabeled" in table
+    # The records: an unlabeled clip has label index -1 and an empty label text, as DMVR reads them.
+    labels = {}
+    for serialized in tf.data.TFRecordDataset(prepared_folder.shard_files(agreeing_records, "train")):
+        clip = record_schema.parse_clip(serialized)
+        labels[clip[record_schema.FILENAME].numpy().decode()] = (int(clip[record_schema.LABEL_INDEX]),
+                                                                 clip[record_schema.LABEL_TEXT].numpy().decode())
+    assert labels["videos/009.mp4"] == (record_schema.UNLABELED_INDEX, "")
+    assert labels["videos/002.mp4"] == (2, "level2")
+    # Training reads the labeled clips only; pretraining all of them.
+    options = pipeline.PipelineOptions.from_config(train.resolve_data_config(_config(agreeing_records)))
+    one_pass = pipeline.training_epochs(agreeing_records, options, batch_size=8, seed=0).take(3)
+    labels_seen = np.concatenate([batch_labels.numpy() for _, batch_labels in one_pass])
+    assert len(labels_seen) == NUM_TRAIN // 2 and (labels_seen >= 0).all()
+    everything = pipeline.PipelineOptions(**{**options.__dict__, "clips": pipeline.ALL_CLIPS})
+    one_pass = pipeline.training_epochs(agreeing_records, everything, batch_size=8, seed=0).take(6)
+    assert sum(len(batch_labels) for _, batch_labels in one_pass) == NUM_TRAIN
+
+
+def test_labeled_fraction_is_stratified_seeded_and_read_by_the_pipeline(agreeing_records):
+    # 24 labeled training clips, 3 per class: a third keeps one per class.
+    keys = labeled_subset.labeled_subset(agreeing_records, fraction=0.34, seed=0)
+    assert keys == labeled_subset.labeled_subset(agreeing_records, fraction=0.34, seed=0)  # the same every run
+    assert len(keys) == 8 and len({int(key.split("/")[1][:3]) % 8 for key in keys}) == 8  # one of each class
+    assert keys != labeled_subset.labeled_subset(agreeing_records, fraction=0.34, seed=1)
+    assert set(keys) <= set(labeled_subset.labeled_subset(agreeing_records, fraction=0.67, seed=0))  # nested
+    options = pipeline.PipelineOptions.from_config(train.resolve_data_config(_config(agreeing_records)))
+    options = pipeline.PipelineOptions(**{**options.__dict__, "labeled_keys": tuple(keys)})
+    files = prepared_folder.shard_files(agreeing_records, "train")
+    kept = tf.data.TFRecordDataset(files).filter(pipeline.clip_selection(agreeing_records, "train", options))
+    assert sorted(record_schema.parse_identity(s)[record_schema.FILENAME].numpy().decode() + "@0"
+                  for s in kept) == keys
+    with pytest.raises(ValueError, match="data.labeled_fraction"):
+        labeled_subset.stratified_subset({0: ["a@0"]}, fraction=0.0, seed=0)
+
+
+def test_pretraining_lifts_cross_modal_retrieval_well_above_chance(pretrained):
+    workdir, model = pretrained
+    history = model.history.history
+    chance = 1 / NUM_VAL  # the val clips' audio against their 24 videos; 3 of each colour: at best 1/3
+    for direction in ("audio_to_video", "video_to_audio"):
+        recalls = history[f"val_{direction}_recall_at_1"]
+        assert max(recalls[-3:]) >= 6 * chance, recalls
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert 0.0 < history["temperature"][-1] < 1.0
+    paths = RunPaths(workdir)
+    assert os.path.isfile(paths.model) and not os.path.exists(paths.backup)
+    tags = set()
+    for folder in ("train", "validation"):
+        for name in os.listdir(os.path.join(paths.tensorboard, folder)):
+            for record in tf.data.TFRecordDataset(os.path.join(paths.tensorboard, folder, name)):
+                tags |= {value.tag for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
+    assert {"epoch_loss", "epoch_temperature", "epoch_audio_to_video_recall_at_1",
+            "epoch_video_to_audio_recall_at_5"} <= tags
+
+
+def test_init_from_loads_the_pretrained_encoders(pretrained, agreeing_records, tmp_path):
+    workdir, pretrained_model = pretrained
+    config = train.resolve_data_config(_config(agreeing_records))
+    config.model.init_from = workdir
+    run = train.start_run(config, str(tmp_path / "run"), strategy.make_distribution("default"))
+    loaded = {layer.name for layer in run.pretrained_layers}
+    assert {"audio_conv1", "audio_projection", "frame_cnn", "frame_projection"} <= loaded
+    assert "fused_logits" not in loaded
+    for name in loaded:
+        for mine, theirs in zip(run.model.get_layer(name).weights, pretrained_model.get_layer(name).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"model.embed_dim": 32}, "model.embed_dim=32 here but 16"),
+    ({"data.image_size": 48}, "data.image_size=48 here but 32"),
+    ({"model.modalities": "video,text"}, "no text encoder"),
+    ({"model.init_from": "/nowhere/run"}, "no /nowhere/run/model.keras"),
+])
+def test_init_from_refuses_a_mismatch_naming_the_field(pretrained, agreeing_records, tmp_path, change, named):
+    config = train.resolve_data_config(_config(agreeing_records))
+    config.model.init_from = pretrained[0]
+    for field, value in change.items():
+        section, key = field.split(".")
+        config[section][key] = value
+    with pytest.raises(train.InitFromError, match=named):
+        train.start_run(config, str(tmp_path / "run"), strategy.make_distribution("default"))
+
+
+def test_linear_probe_trains_only_what_was_not_pretrained(pretrained, agreeing_records, tmp_path):
+    config = train.resolve_data_config(_config(agreeing_records))
+    config.model.init_from = pretrained[0]
+    config.train.update(dict(linear_probe=True, epochs=1, validation_dashboards=False))
+    run = train.start_run(config, str(tmp_path / "run"), strategy.make_distribution("default"))
+    before = {layer.name: [w.numpy() for w in layer.weights] for layer in run.model.layers if layer.weights}
+    train.fit(run)
+    pretrained_names = {layer.name for layer in run.pretrained_layers}
+    for name, values in before.items():
+        after = [w.numpy() for w in run.model.get_layer(name).weights]
+        unchanged = all(np.array_equal(a, b) for a, b in zip(values, after))
+        assert unchanged == (name in pretrained_names), name
+
+
+def test_cli_answers_a_bad_init_from_in_one_line(agreeing_records, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "videofusion.cli", "train", "--config", os.path.join(REPO, "experiments", "demo.py"),
+         "--workdir", str(tmp_path / "run"), f"--config.data.dir={agreeing_records}",
+         "--config.model.init_from=/nowhere/run"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO))
+    assert result.returncode == 2  # a mistake of the user's, as the CLI's others
+    assert result.stderr.strip() == ("videofusion train: model.init_from=/nowhere/run: no /nowhere/run/model.keras; "
+                                     "run `videofusion pretrain --workdir /nowhere/run` first"), result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_pretrain_killed_mid_epoch_resumes_and_ends_as_an_uninterrupted_run(agreeing_records, tmp_path):
+    epochs = 3
+    command = [sys.executable, "-m", "videofusion.cli", "pretrain",
+               "--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke",
+               f"--config.data.dir={agreeing_records}", f"--config.pretrain.epochs={epochs}",
+               "--config.pretrain.batch_size=16", "--config.model.video_encoder=frame_avg",
+               "--config.train.jit_compile=false"]
+    env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1")
+    reference = subprocess.run([*command, "--workdir", "reference"], cwd=tmp_path, env=env, capture_output=True,
+                               text=True)
+    assert reference.returncode == 0, reference.stderr[-4000:]
+    command += ["--workdir", "run"]
+    with open(tmp_path / "first.log", "w") as log:  # killed when epoch 2 begins: epoch 1 is backed up
+        first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+        for line in first.stdout:
+            if line.startswith(f"Epoch 2/{epochs}"):
+                first.send_signal(signal.SIGKILL)
+                break
+        first.stdout.close()
+        first.wait(timeout=60)
+    assert first.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()[-4000:]
+    backup = os.path.join(RunPaths(str(tmp_path / "run")).backup, "pretrain")
+    assert os.listdir(backup) == ["epoch_1"]
+    with open(os.path.join(backup, "epoch_1", "state.json")) as f:
+        assert json.load(f)["epochs_done"] == 1
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-4000:]
+    assert [line for line in second.stdout.splitlines() if line.startswith("Epoch ")] == ["Epoch 2/3", "Epoch 3/3"]
+    resumed = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
+    uninterrupted = keras.models.load_model(tmp_path / "reference" / "model.keras", compile=False)
+    for mine, theirs in zip(resumed.weights, uninterrupted.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
