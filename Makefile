@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam test lint demo data train evaluate export predict tensorboard ablation bench bench-appearance clean
+.PHONY: install install-bench install-beam test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,11 @@ $(DEMO_DATA)/dataset.json: $(VENV)/.installed
 
 train: install
 	$(VF) train --config experiments/$(EXP).py --workdir runs/$(EXP)
+
+# Self-supervised: the experiment's encoders learn from all training clips, labels unused, into
+# runs/$(EXP)_pretrain; then `make train EXP=…` with model.init_from=runs/$(EXP)_pretrain in the experiment.
+pretrain: install
+	$(VF) pretrain --config experiments/$(EXP).py --workdir runs/$(EXP)_pretrain
 
 evaluate: install
 	$(VF) evaluate --workdir runs/$(EXP) --split test
@@ -77,6 +82,10 @@ bench: install-bench install-beam
 # The accuracy benchmark on a held-out set that needs appearance (an hour or more on 2 cores).
 bench-appearance: install
 	$(BIN)/python benchmarks/bench_appearance.py --epochs 15
+
+# Few labels, from scratch and from `pretrain`, on the agreement set (about 1.5 h on 2 cores).
+bench-pretrain: install
+	$(BIN)/python benchmarks/bench_pretrain.py --output results/pretrain.md
 
 install-bench: $(VENV)/.installed-bench
 

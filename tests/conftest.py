@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny real videos (written with PyAV) and a tiny prepared demo dataset."""
+"""Shared fixtures: tiny real videos (written with PyAV), a tiny prepared demo dataset and a tiny set whose
+picture and sound agree."""
 
 import os
 
@@ -53,6 +54,49 @@ def demo_records(tmp_path_factory, demo_raw):
         prepare.PrepareOptions(manifest=demo_raw, output_dir=output, short_side=32, num_shards=2)
     )
     return output
+
+
+# A tiny set whose picture and sound agree (tests/test_pretrain.py): each clip is a colour (one of 8, with
+# per-pixel noise) and a tone (one of 8 pitches, ±3 %), colour k always with pitch k, as real H.264/AAC mp4s.
+PALETTE = [(230, 40, 40), (40, 200, 40), (40, 60, 230), (230, 220, 40), (220, 40, 220), (40, 220, 220),
+           (250, 250, 250), (120, 70, 20)]
+TONES_HZ = [250, 350, 500, 700, 1000, 1400, 2000, 2800]
+AGREEING_TRAIN, AGREEING_VAL = 48, 24
+
+
+def write_agreeing_set(root: str, seed: int = 0) -> str:
+    """`AGREEING_TRAIN` + `AGREEING_VAL` clips of 1 s, 10 fps, 32×32 (clip i: colour and pitch i % 8) and their
+    manifest; training clips 8-15, 24-31 and 40-47 have no label."""
+    rows = []
+    for i in range(AGREEING_TRAIN + AGREEING_VAL):
+        rng = np.random.default_rng([seed, i])
+        level = i % len(PALETTE)
+        colour = np.array(PALETTE[level], np.float32)
+        frames = np.clip(colour + rng.normal(0, 25, (10, 32, 32, 3)), 0, 255).astype(np.uint8)
+        t = np.arange(16000) / 16000
+        tone = rng.uniform(0.2, 0.5) * np.sin(2 * np.pi * TONES_HZ[level] * rng.uniform(0.97, 1.03) * t)
+        samples = (tone + rng.normal(0, 0.02, t.shape)).astype(np.float32)
+        path = f"videos/{i:03d}.mp4"
+        os.makedirs(os.path.join(root, "videos"), exist_ok=True)
+        demo_videos.write_mp4(os.path.join(root, path), frames, 10, samples, 16000)
+        split = "train" if i < AGREEING_TRAIN else "val"
+        label = "" if split == "train" and (i // len(PALETTE)) % 2 else f"level{level}"
+        rows.append(f"{path},{label},{split}")
+    manifest = os.path.join(root, "manifest.csv")
+    with open(manifest, "w", encoding="utf-8") as f:
+        f.write("path,label,split\n" + "\n".join(rows) + "\n")
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def agreeing_records(tmp_path_factory):
+    """The agreeing set prepared (short side 32, two shards per split)."""
+    raw = str(tmp_path_factory.mktemp("agreeing_raw"))
+    output = str(tmp_path_factory.mktemp("agreeing_records"))
+    prepare.prepare_dataset(prepare.PrepareOptions(manifest=write_agreeing_set(raw), output_dir=output,
+                                                   short_side=32, num_shards=2))
+    return output
+
 
 
 SMOKE_RUN_EPOCHS = 2  # test_dashboards.py checks one logged point per epoch: two make a series
@@ -113,6 +157,10 @@ LONG_TESTS = [
     (40, ("tests/test_frame_preprocessing.py",)),
     (25, ("tests/test_beam.py",)),
     (20, ("tests/test_encoders.py", "tests/test_fusion.py")),
+    (150, ("tests/test_pretrain.py",)),  # its `pretrained` run; the two below build their own runs
+    (100, ("tests/test_pretrain.py::test_pretrain_killed_mid_epoch_resumes_and_ends_as_an_uninterrupted_run",)),
+    (60, ("tests/test_pretrain.py::test_pretrain_runs_under_the_jax_backend",)),
+    (15, ("tests/test_checkpoints.py",)),
 ]
 
 

@@ -1,10 +1,8 @@
 """Learning from unlabeled clips: unlabeled manifest rows, `data.labeled_fraction`, `videofusion pretrain`
 (learning, resume after kill -9) and `model.init_from` (loading, refusing, the linear probe).
 
-The data: a tiny set whose picture and sound agree — each clip is a colour (one of 8, with per-pixel
-noise) and a tone (one of 8 pitches, ±3 %), colour k always with pitch k — as real H.264/AAC mp4s,
-prepared by `prepare`. Half of the training rows (clips 8-15, 24-31, 40-47: three of each colour) have an
-empty label (unlabeled clips); the other training clips and the val clips are labeled `level<k>`.
+The data: conftest's `agreeing_records`, a tiny set whose picture and sound agree (a colour and a tone,
+colour k always with pitch k), half of its training clips unlabeled.
 """
 
 import json
@@ -13,6 +11,7 @@ import signal
 import subprocess
 import sys
 
+import conftest
 import keras
 import numpy as np
 import pytest
@@ -21,48 +20,12 @@ import tensorflow as tf
 from videofusion.config import demo_config
 from videofusion.contract import prepared_folder, record_schema
 from videofusion.data import labeled_subset, pipeline
-from videofusion.ingest import demo_videos, prepare
+from videofusion.ingest import prepare
 from videofusion.run_folder import RunPaths
 from videofusion.training import pretrain, strategy, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PALETTE = [(230, 40, 40), (40, 200, 40), (40, 60, 230), (230, 220, 40), (220, 40, 220), (40, 220, 220),
-           (250, 250, 250), (120, 70, 20)]
-TONES_HZ = [250, 350, 500, 700, 1000, 1400, 2000, 2800]
-NUM_TRAIN, NUM_VAL = 48, 24
-
-
-def write_agreeing_set(root: str, seed: int = 0) -> str:
-    """`NUM_TRAIN` + `NUM_VAL` clips of 1 s, 10 fps, 32×32 (clip i: colour and pitch i % 8) and their
-    manifest; training clips 8-15, 24-31 and 40-47 have no label."""
-    rows = []
-    for i in range(NUM_TRAIN + NUM_VAL):
-        rng = np.random.default_rng([seed, i])
-        level = i % len(PALETTE)
-        colour = np.array(PALETTE[level], np.float32)
-        frames = np.clip(colour + rng.normal(0, 25, (10, 32, 32, 3)), 0, 255).astype(np.uint8)
-        t = np.arange(16000) / 16000
-        tone = rng.uniform(0.2, 0.5) * np.sin(2 * np.pi * TONES_HZ[level] * rng.uniform(0.97, 1.03) * t)
-        samples = (tone + rng.normal(0, 0.02, t.shape)).astype(np.float32)
-        path = f"videos/{i:03d}.mp4"
-        os.makedirs(os.path.join(root, "videos"), exist_ok=True)
-        demo_videos.write_mp4(os.path.join(root, path), frames, 10, samples, 16000)
-        split = "train" if i < NUM_TRAIN else "val"
-        label = "" if split == "train" and (i // len(PALETTE)) % 2 else f"level{level}"
-        rows.append(f"{path},{label},{split}")
-    manifest = os.path.join(root, "manifest.csv")
-    with open(manifest, "w", encoding="utf-8") as f:
-        f.write("path,label,split\n" + "\n".join(rows) + "\n")
-    return manifest
-
-
-@pytest.fixture(scope="module")
-def agreeing_records(tmp_path_factory):
-    raw = str(tmp_path_factory.mktemp("agreeing_raw"))
-    output = str(tmp_path_factory.mktemp("agreeing_records"))
-    prepare.prepare_dataset(prepare.PrepareOptions(manifest=write_agreeing_set(raw), output_dir=output,
-                                                   short_side=32, num_shards=2))
-    return output
+NUM_TRAIN, NUM_VAL = conftest.AGREEING_TRAIN, conftest.AGREEING_VAL
 
 
 def _config(data_dir: str, pretrain_epochs: int = 12):
@@ -231,3 +194,62 @@ def test_pretrain_killed_mid_epoch_resumes_and_ends_as_an_uninterrupted_run(agre
     uninterrupted = keras.models.load_model(tmp_path / "reference" / "model.keras", compile=False)
     for mine, theirs in zip(resumed.weights, uninterrupted.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+
+
+def test_unlabeled_folder_joins_the_class_folders_in_the_train_split(tmp_path):
+    from conftest import write_video
+
+    for relative in ("classes/cat/a.mp4", "classes/dog/b.mp4", "wild/cam1/c.mp4", "wild/d.mp4"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        write_video(tmp_path / relative, num_frames=10, audio_seconds=0.4)
+    summary = prepare.prepare_dataset(prepare.PrepareOptions(
+        input_dir=str(tmp_path / "classes"), unlabeled_dir=str(tmp_path / "wild"), output_dir=str(tmp_path / "out"),
+        short_side=16, val_fraction=0.0, test_fraction=0.0))
+    assert summary[prepared_folder.COUNTS]["train"] == 4
+    assert summary[prepared_folder.UNLABELED_COUNTS]["train"] == 2
+    assert prepared_folder.read_labels(str(tmp_path / "out" / prepared_folder.LABELS_FILE)) == ["cat", "dog"]
+    names = {record_schema.parse_identity(s)[record_schema.FILENAME].numpy().decode(): int(
+        record_schema.parse_identity(s)[record_schema.LABEL_INDEX])
+        for s in tf.data.TFRecordDataset(prepared_folder.shard_files(str(tmp_path / "out"), "train"))}
+    assert names == {"cat/a.mp4": 0, "dog/b.mp4": 1, "wild/cam1/c.mp4": -1, "wild/d.mp4": -1}
+
+
+MIRRORED_LOSS_SCRIPT = """
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from videofusion.training.contrastive import CrossModalInfoNCE
+embeddings = np.random.default_rng(0).normal(size=(8, 2, 4)).astype("float32")
+loss = CrossModalInfoNCE()
+whole = loss.call(None, tf.constant(embeddings)).numpy()  # one device: every clip against all 8
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+halves = strategy.experimental_distribute_values_from_function(
+    lambda context: tf.constant(embeddings[4 * context.replica_id_in_sync_group:][:4]))
+per_replica = strategy.run(lambda part: loss.call(None, part), args=(halves,))
+split = np.concatenate([t.numpy() for t in strategy.experimental_local_results(per_replica)])
+local = np.concatenate([loss.call(None, tf.constant(embeddings[i:i + 4])).numpy() for i in (0, 4)])
+np.testing.assert_allclose(split, whole, rtol=1e-5)
+assert not np.allclose(local, whole)  # without the gathering, each replica would see only its 4 clips
+print("ok")
+"""
+
+
+def test_contrastive_loss_under_mirrored_strategy_scores_each_clip_against_the_global_batch():
+    result = subprocess.run([sys.executable, "-c", MIRRORED_LOSS_SCRIPT], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_pretrain_runs_under_the_jax_backend(agreeing_records, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "videofusion.cli", "pretrain", "--config",
+         os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", str(tmp_path / "run"),
+         f"--config.data.dir={agreeing_records}", "--config.pretrain.epochs=1", "--config.pretrain.batch_size=16",
+         "--config.model.video_encoder=frame_avg"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="jax"), timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "val_audio_to_video_recall_at_1" in result.stdout
+    model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
+    assert model.output["embeddings"].shape == (None, 2, 64)

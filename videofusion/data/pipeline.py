@@ -223,6 +223,8 @@ def clip_selection(data_dir: str, split: str, options: PipelineOptions) -> Optio
                 identity[record_schema.FILENAME], tf.strings.as_string(identity[record_schema.START_US]))) > 0
 
         return kept
+    if not fileio.isfile(os.path.join(data_dir, prepared_folder.DATASET_FILE)):  # bare shards: all labeled
+        return None
     unlabeled = prepared_folder.read_dataset_info(data_dir).get(prepared_folder.UNLABELED_COUNTS, {})
     if not unlabeled.get(split, 0):
         return None
