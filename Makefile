@@ -83,7 +83,7 @@ bench: install-bench install-beam
 bench-appearance: install
 	$(BIN)/python benchmarks/bench_appearance.py --epochs 15
 
-# Few labels, from scratch and from `pretrain`, on the agreement set (about 1.5 h on 2 cores).
+# Few labels, from scratch and from `pretrain`, on the agreement set (about an hour on 2 cores).
 bench-pretrain: install
 	$(BIN)/python benchmarks/bench_pretrain.py --output results/pretrain.md
 

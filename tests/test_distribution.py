@@ -54,7 +54,7 @@ class _TwoWorkers(strategy.Distribution):
     replicas = 2
 
 
-def _worker_epochs(demo_records, worker: int, epochs: int) -> list:
+def _worker_epochs(demo_records, worker: int, epochs: int, run_dir: str) -> list:
     """The labels of the clips that `worker` (of 2) trains on in each of the first `epochs`: the input
     `train.fit` gives Keras (`_datasets(...).train(0)`, `pipeline.training_epochs`) distributed the way
     MultiWorkerMirroredStrategy's `experimental_distribute_dataset` does it on that worker (its
@@ -63,7 +63,7 @@ def _worker_epochs(demo_records, worker: int, epochs: int) -> list:
     config.data.dir = demo_records
     config = train.resolve_data_config(config)
     options = pipeline.PipelineOptions.from_config(config)
-    data = train._datasets(config, options, _TwoWorkers(tf.distribute.get_strategy()), labels=[])
+    data = train._datasets(config, options, _TwoWorkers(tf.distribute.get_strategy()), labels=[], run_dir=run_dir)
     device = "/job:localhost/replica:0/task:0/device:CPU:0"
     distributed = input_lib.DistributedDataset(
         input_lib.InputWorkers([(device, [device])]), tf.distribute.OneDeviceStrategy(device), data.train(0),
@@ -74,13 +74,13 @@ def _worker_epochs(demo_records, worker: int, epochs: int) -> list:
     return [sum(batches[e * steps:(e + 1) * steps], []) for e in range(epochs)]
 
 
-def test_workers_share_each_training_epoch_between_them(demo_records):
+def test_workers_share_each_training_epoch_between_them(demo_records, tmp_path):
     """Every clip of an epoch reaches exactly one of the two workers, in the first epoch and the next
     (each a new shuffle): the workers read the same seeded order and keep disjoint parts of it. The
     demo's 12 training clips are one per class, so a clip's label names it."""
     counts = prepared_folder.read_dataset_info(demo_records)[prepared_folder.LABEL_COUNTS]["train"]
     assert sorted(counts.values()) == [1] * 12
-    worker_0, worker_1 = _worker_epochs(demo_records, 0, epochs=2), _worker_epochs(demo_records, 1, epochs=2)
+    worker_0, worker_1 = (_worker_epochs(demo_records, worker, 2, str(tmp_path)) for worker in (0, 1))
     for epoch in range(2):
         assert len(worker_0[epoch]) == len(worker_1[epoch]) == 6  # 4 + 2 each: global batches of 8, then 4
         assert not set(worker_0[epoch]) & set(worker_1[epoch]), f"epoch {epoch}: a clip reached both workers"

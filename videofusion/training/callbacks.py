@@ -126,6 +126,9 @@ class Backup(keras.callbacks.Callback):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         variables = _backed_up_variables(model)
+        if not os.path.isfile(os.path.join(path, _BACKUP_VARIABLES)):
+            raise ValueError(f"{path} was saved by a videofusion older than 0.3 (no {_BACKUP_VARIABLES}): remove "
+                             f"{self.folder} to train this phase anew")
         with np.load(os.path.join(path, _BACKUP_VARIABLES)) as archive:
             values = [archive[f"v{i}"] for i in range(len(archive.files))]
         shapes = [tuple(variable.shape) for variable in variables]
