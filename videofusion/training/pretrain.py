@@ -39,7 +39,7 @@ from videofusion.data import caption_tokenizer, pipeline
 from videofusion.evaluation import evaluate, retrieval
 from videofusion.models import FrameAugment, optimization, pretraining
 from videofusion.training import callbacks as callbacks_lib
-from videofusion.training import dashboards, train
+from videofusion.training import contrastive, dashboards, train
 from videofusion.training import strategy as strategy_lib
 
 RECALL_KS = (1, 5)
@@ -114,6 +114,8 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     config = train.resolve_data_config(config)
     distribution = strategy_lib.make_distribution(config.train.strategy)
     with distribution.run_dir(workdir) as run_dir:
+        if run_dir != workdir:  # a worker other than the chief resumes where the chief's backup says
+            train.resume_from_chief(workdir, run_dir)
         train.set_up(config)  # seed, precision
         os.makedirs(run_dir, exist_ok=True)
         tokenizer = caption_tokenizer.tokenizer_for_run(config, run_dir, build=True)
@@ -129,7 +131,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
                 config.model, train.input_shapes(config, options.spec), config.pretrain.projection_dim,
                 config.pretrain.temperature, FrameAugment.from_config(config.augment), seed=config.train.seed))
             model.compile(optimizer=optimization.make_optimizer(recipe(config), steps),
-                          loss={pretraining.EMBEDDINGS: _contrastive_loss()},
+                          loss={pretraining.EMBEDDINGS: contrastive.CrossModalInfoNCE()},
                           jit_compile=train.JIT_COMPILE[str(config.train.jit_compile).lower()])
         paths = run_folder.RunPaths(run_dir)
         config_lib.save_run_config(config, run_dir)
@@ -139,12 +141,6 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     logging.info("Saved %s (temperature %.4f)", paths.model,
                  model.get_layer(pretraining.SCALE_LAYER).current_temperature())
     return model
-
-
-def _contrastive_loss():
-    from videofusion.training.contrastive import CrossModalInfoNCE  # pylint: disable=import-outside-toplevel
-
-    return CrossModalInfoNCE()
 
 
 def _fit(model, config, paths: run_folder.RunPaths, train_from, val, steps: int) -> None:

@@ -333,7 +333,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     distribution = strategy_lib.make_distribution(config.train.strategy)  # before any TensorFlow op runs
     with distribution.run_dir(workdir) as run_dir:
         if run_dir != workdir:
-            _resume_from_chief(workdir, run_dir)
+            resume_from_chief(workdir, run_dir)
         run = start_run(config, run_dir, distribution)
         fit(run)
         with fileio.atomic_path(run.paths.model) as tmp:
@@ -343,7 +343,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     return run.model
 
 
-def _resume_from_chief(workdir: str, run_dir: str) -> None:
+def resume_from_chief(workdir: str, run_dir: str) -> None:
     """A worker other than the chief resumes from the chief's backup when it can see it (a shared
     workdir), so that all workers restore the same state; otherwise from its own."""
     chief, own = run_folder.RunPaths(workdir).backup, run_folder.RunPaths(run_dir).backup
