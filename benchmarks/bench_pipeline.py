@@ -4,22 +4,23 @@ Measures, in one run, on synthetic shards shaped like real data (JPEG frames wit
 side, 16 kHz audio), the path training takes: `pipeline.training_epochs` (endless batches, one pass
 per epoch, with its `tf.data` options), not `make_dataset`:
 
-- `clips_per_s`: the training pipeline (16 frames as uint8 128×128 squares, plus the log-mel of the
-  matching 1.6 s of audio with SpecAugment). Goal ≥ 270 on 2 cores. The resize to 112×112 and the image
-  augmentation (random resized crop, flip, colour) are the model's first layer, so they run on the
-  accelerator and are in the step times below, not here (`bench_device_preprocessing.py` measures what
-  they cost there).
+- `clips_per_s`: the training pipeline (16 frames as uint8 128×128 squares, plus the matching 1.6 s
+  of audio as a waveform window). Goal ≥ 270 on 2 cores. The resize to 112×112 and the image
+  augmentation (random resized crop, flip, colour), the log-mel and SpecAugment are the model's first
+  layers, so they run on the accelerator and are in the step times below, not here
+  (`bench_device_preprocessing.py` measures what the frames' cost there).
 - `ratio_pipeline_vs_decode`: that rate over the rate of reading the same shards and only decoding 16
   JPEGs per clip through the pipeline's own decode (`pipeline.decode_frames` on a static-length gather:
   the unrolled decodes the pipeline runs, same parallelism), under the same `tf.data` options as the
-  pipeline (autotuning off). Goal ≥ 0.5. Each side is measured `--repeats` times, interleaved, and the
+  pipeline (autotuning off). Goal ≥ 0.8. Each side is measured `--repeats` times, interleaved, and the
   medians are compared (an earlier reference sliced a tensor of unknown length and so fell back to
   `tf.map_fn`'s slower decode loop, which flattered the ratio; a later one ran with autotuning on while
   the pipeline ran without).
 - `ratio_pipeline_vs_decode_cpu`: the same from this process's CPU seconds per clip (the reference's
   over the pipeline's; `pipeline_cpu_ms_per_clip`, `decode_cpu_ms_per_clip`): both are bound by the CPU,
   so at full speed the wall-time ratio comes to this, and other load on the machine hardly moves it.
-  What the pipeline does beyond the decode (the log-mel above all) is the gap.
+  What the pipeline does beyond the decode is the gap: the audio window, the square crop, the shuffles
+  (the log-mel was 1.7 of 6.7 CPU ms per clip until it moved into the model, in 0.4.0).
 - `iterator_delete_s`: the longest time deleting an iterator of either side took (after `--seconds`
   of use): with tf.data's autotuning thread, deleting one waits for that thread's sleep (seconds,
   growing with the iterator's age), which Keras does at every epoch; without it, a fraction of a second.
@@ -53,7 +54,8 @@ from videofusion import config as config_lib  # noqa: E402
 from videofusion.contract import prepared_folder, record_schema  # noqa: E402
 from videofusion.data import pipeline  # noqa: E402
 from videofusion.ingest.clip_encoder import encode_jpeg  # noqa: E402
-from videofusion.models import FrameAugment, InputShapes, build_model  # noqa: E402
+from videofusion.models import FrameAugment, SpecAugment, build_model  # noqa: E402
+from videofusion.training import train  # noqa: E402
 
 _QUICK = flags.DEFINE_boolean("quick", False, "Small sizes, for a smoke run.")
 _CLIPS = flags.DEFINE_integer("clips", 256, "Clips in the synthetic shards.")
@@ -149,8 +151,9 @@ def step_seconds(config, dataset: tf.data.Dataset, steps: int) -> tuple:
     measured twice each, interleaved."""
     options = pipeline.PipelineOptions.from_config(config)
     spec = options.spec
-    shapes = InputShapes(spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins, frame_size=spec.frame_size)
-    model = build_model(config.model, shapes, 4, frame_augment=FrameAugment.from_config(config.augment), seed=0)
+    model = build_model(config.model, train.input_shapes(config, spec), 4,
+                        frame_augment=FrameAugment.from_config(config.augment),
+                        audio_augment=SpecAugment.from_config(config.augment), seed=0)
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
     real = pipeline.model_inputs(dataset, model).repeat()  # endless already (`training_epochs`)
     cached = real.take(1).cache().repeat()
@@ -169,8 +172,8 @@ def main(_):
         write_shards(data_dir, clips)
         config = bench_config(data_dir)
         options = pipeline.PipelineOptions.from_config(config)
-        train = pipeline.training_epochs(data_dir, options, _BATCH.value, seed=0)
-        sides = {"pipeline": train, "decode": decode_only(data_dir, 16, _BATCH.value, train.options())}
+        epochs = pipeline.training_epochs(data_dir, options, _BATCH.value, seed=0)
+        sides = {"pipeline": epochs, "decode": decode_only(data_dir, 16, _BATCH.value, epochs.options())}
         runs = {name: [] for name in sides}
         for repeat in range(2 if _QUICK.value else max(2, _REPEATS.value)):
             for name in (sides if repeat % 2 == 0 else list(sides)[::-1]):
@@ -194,10 +197,10 @@ def main(_):
         "step_s_real": round(real, 4),
         "step_s_cached": round(cached, 4),
         "ratio_step_real_vs_cached": round(real / cached, 3),
-        "tf_data_autotune": train.options().autotune.enabled is not False,
+        "tf_data_autotune": epochs.options().autotune.enabled is not False,
         "cpu_cores": os.cpu_count(),
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "clip": "16 frames as uint8 128x128 squares of 128-short-side JPEGs (model: 112x112) + 1.6 s log-mel",
+        "clip": "16 frames as uint8 128x128 squares of 128-short-side JPEGs (model: 112x112) + 1.6 s waveform",
     }))
 
 

@@ -98,7 +98,7 @@ class KerasPath:
 
     def __init__(self, workdir: str):
         self.config, _, self.model = models.load_run(workdir)
-        self.options = pipeline.PipelineOptions.from_config(self.config)
+        self.options = pipeline.PipelineOptions.from_config(self.config, model=self.model)
         self.views = self.options.num_clips * self.options.num_crops
         self._inputs = list(self.model.input)
         self.preprocess = tf.function(self._preprocess)
@@ -108,11 +108,12 @@ class KerasPath:
         def one(video):
             frames, waveform = video
             return transforms.eval_views(tf.shape(frames)[0], lambda i: tf.gather(frames, i), waveform,
-                                         self.options.spec, self.options.num_clips, self.options.num_crops)
+                                         self.options.spec, self.options.num_clips, self.options.num_crops,
+                                         self.options.audio_input)
 
         views = tf.map_fn(one, (frames, waveform), fn_output_signature={
             key: tf.TensorSpec(None, tf.uint8 if key == tensors.FRAMES else tf.float32)
-            for key in (tensors.FRAMES, tensors.MEL, tensors.FRAME_MASK, tensors.AUDIO_PRESENT)})
+            for key in (tensors.FRAMES, self.options.audio_input, tensors.FRAME_MASK, tensors.AUDIO_PRESENT)})
         return {k: tf.reshape(v, tf.concat([[-1], tf.shape(v)[2:]], 0)) for k, v in views.items() if k in self._inputs}
 
     def _classify(self, frames, waveform):

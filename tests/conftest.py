@@ -19,6 +19,16 @@ def tone(frequency_hz: float, seconds: float, sample_rate: int = 16000) -> np.nd
     return (0.5 * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)
 
 
+def model_input_shapes(num_frames, image_size, mel_frames=20, mel_bins=8, **kwargs):
+    """The `InputShapes` of a small model: audio windows whose log-mel (25 ms every 10 ms at 16 kHz) has
+    `mel_frames` steps of `mel_bins` bins."""
+    from videofusion.contract.log_mel import LogMelSpec
+    from videofusion.models import InputShapes
+
+    log_mel = LogMelSpec(16000, mel_bins, 25.0, 10.0, 60.0, 7600.0)
+    return InputShapes(num_frames, image_size, log_mel.window + (mel_frames - 1) * log_mel.hop, log_mel, **kwargs)
+
+
 def gradient_frames(num_frames: int, height: int, width: int) -> np.ndarray:
     """uint8 RGB frames whose brightness encodes the frame index (frame i has value 4*i + 10)."""
     values = (10 + 4 * np.arange(num_frames)).clip(0, 255).astype(np.uint8)

@@ -7,16 +7,17 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from conftest import model_input_shapes
 from test_models import model_config
 
 from videofusion.contract import tensors
-from videofusion.models import InputShapes, ScaledAdam, build_model
+from videofusion.models import ScaledAdam, build_model
 from videofusion.models.finetune import find_backbone
 from videofusion.models.frame_backbones import FRAME_BACKBONES, ImageNetScaling, frame_backbone
 from videofusion.models.video import VIDEO_ENCODERS
 
 SIZE = 32  # the smallest input keras.applications networks take
-SHAPES = InputShapes(num_frames=3, image_size=SIZE, mel_frames=20, mel_bins=8, frame_size=36)
+SHAPES = model_input_shapes(num_frames=3, image_size=SIZE, frame_size=36)
 EXPECTED_SCALING = {"mobilenet_v3_small": "symmetric", "mobilenet_v3_large": "symmetric",
                     "efficientnet_b0": "pixels", "resnet50": "caffe"}
 
@@ -99,7 +100,7 @@ def test_wrong_weights_and_choices_are_named(weight_files, tmp_path):
 
 @pytest.mark.parametrize("scale", [0.0, 0.1])
 def test_scaled_adam_moves_the_backbone_at_its_own_rate(scale):
-    model = build_model(model_config("video", "frame_avg"), InputShapes(2, 16, 20, 8), num_classes=3)
+    model = build_model(model_config("video", "frame_avg"), model_input_shapes(2, 16), num_classes=3)
     backbone = find_backbone(model)
     optimizer = ScaledAdam(learning_rate=1e-2, learning_rate_scale=scale)
     optimizer.scale_variables(backbone.trainable_variables)

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import model_input_shapes
 
 from videofusion.config import base_config
-from videofusion.models import FrameAugment, InputShapes, build_model
+from videofusion.models import FrameAugment, build_model
 from videofusion.models.frame_preprocessing import FramePreprocessing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,7 +106,7 @@ def test_model_with_augmentation_trains_and_reloads_with_it(tmp_path):
     cfg = base_config().model
     cfg.update(dict(modalities="video", video_encoder="frame_avg", fusion="concat", embed_dim=8))
     augment = FrameAugment(random_resized_crop=True, flip=True, brightness=0.2, contrast=0.2)
-    model = build_model(cfg, InputShapes(2, 16, 20, 8, frame_size=24), 3, frame_augment=augment, seed=3)
+    model = build_model(cfg, model_input_shapes(2, 16, frame_size=24), 3, frame_augment=augment, seed=3)
     assert model.input["frames"].dtype == "uint8"
     model.compile(optimizer="adam", loss={"classes": "sparse_categorical_crossentropy"})
     x = {"frames": ramps(4, 24), "frame_mask": np.ones((4, 2), "float32")}

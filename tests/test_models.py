@@ -6,18 +6,18 @@ import itertools
 import keras
 import numpy as np
 import pytest
+from conftest import model_input_shapes
 
 from videofusion.config import base_config
 from videofusion.contract import tensors
 from videofusion.models.article_cnn import article_cnn
-from videofusion.models.builder import InputShapes, build_model
+from videofusion.models.builder import build_model
 from videofusion.models.fusion import FUSIONS
 from videofusion.models.layers import PerFrame
 from videofusion.models.pooled_cnn import pooled_cnn
 from videofusion.models.video import VIDEO_ENCODERS
 
-SHAPES = InputShapes(num_frames=4, image_size=16, mel_frames=20, mel_bins=8, text_length=6, vocabulary_size=30,
-                     frame_size=20)
+SHAPES = model_input_shapes(num_frames=4, image_size=16, text_length=6, vocabulary_size=30, frame_size=20)
 
 
 def model_config(modalities="audio,video", encoder="lstm", fusion="concat", **overrides):
@@ -33,7 +33,7 @@ def batch(size=4, frames=4, seed=0, frame_size=20):
     features = {
         tensors.FRAMES: rng.integers(0, 256, size=(size, frames, frame_size, frame_size, 3), dtype=np.uint8),
         tensors.FRAME_MASK: mask,
-        tensors.MEL: rng.normal(size=(size, 20, 8)).astype("float32"),
+        tensors.WAVEFORM: 0.1 * rng.normal(size=(size, SHAPES.audio_samples)).astype("float32"),
         tensors.AUDIO_PRESENT: np.ones((size, 1), "float32"),
         tensors.TOKENS: rng.integers(0, 30, size=(size, 6)).astype("int32"),
     }
@@ -87,7 +87,7 @@ def test_audio_visual_models_train_and_round_trip(tmp_path, encoder, fusion):
 def test_other_modalities_and_options_train_and_round_trip(tmp_path, modalities, encoder, fusion, overrides):
     shapes = SHAPES
     if "frame_backbone" in overrides:  # MobileNetV3 takes at least 32×32
-        shapes = InputShapes(2, 32, 20, 8)
+        shapes = model_input_shapes(2, 32)
     model = build_model(model_config(modalities, encoder, fusion, **overrides), shapes, num_classes=3)
     if overrides.get("aux_loss_weight"):
         assert sorted(model.output) == ["aux_audio", "aux_text", "aux_video", "classes"]
@@ -96,7 +96,7 @@ def test_other_modalities_and_options_train_and_round_trip(tmp_path, modalities,
 
 @pytest.mark.parametrize("encoder", VIDEO_ENCODERS)
 def test_padded_short_video_gives_the_unpadded_output(encoder):
-    shapes = InputShapes(None, 16, 20, 8, frame_size=20)
+    shapes = model_input_shapes(None, 16, frame_size=20)
     model = build_model(model_config(encoder=encoder, fusion="cross_attention"), shapes, num_classes=3)
     features, _ = batch(size=2, frames=5)
     padded = dict(features)
@@ -110,7 +110,7 @@ def test_missing_audio_is_ignored_not_read(fusion):
     model = build_model(model_config(fusion=fusion), SHAPES, num_classes=3)
     features, _ = batch(size=2)
     silent = dict(features, **{tensors.AUDIO_PRESENT: np.zeros((2, 1), "float32")})
-    noisy = dict(silent, **{tensors.MEL: features[tensors.MEL] * 5 + 3})
+    noisy = dict(silent, **{tensors.WAVEFORM: features[tensors.WAVEFORM] * 5 + 3})
     np.testing.assert_allclose(classes(model, silent), classes(model, noisy), atol=1e-5)
     assert not np.allclose(classes(model, features), classes(model, silent), atol=1e-4)
 

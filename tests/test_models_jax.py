@@ -1,5 +1,5 @@
-"""The models import `keras` only: one fusion model, with its on-device frame augmentation, builds and
-trains under the JAX backend (finite losses, every trainable weight moved) and survives a `.keras`
+"""The models import `keras` only: one fusion model, with its on-device frame and audio augmentation,
+builds and trains under the JAX backend (finite losses, every trainable weight moved) and survives a `.keras`
 save and load there, in a fresh process, without TensorFlow ever being imported.
 
 Its outputs come from `predict_on_batch` (one compiled function), not from calling the model eagerly,
@@ -22,17 +22,20 @@ SCRIPT = textwrap.dedent(
     import keras, numpy as np
     from videofusion.contract import tensors
     from videofusion.config import base_config
-    from videofusion.models import FrameAugment, InputShapes, build_model
+    from videofusion.contract.log_mel import LogMelSpec
+    from videofusion.models import FrameAugment, InputShapes, SpecAugment, build_model
 
     cfg = base_config().model
     cfg.update(dict(embed_dim=16, num_heads=2, num_layers=1, video_encoder="transformer", fusion="bottleneck",
                     modality_dropout=0.2, aux_loss_weight=0.3))
     augment = FrameAugment(random_resized_crop=True, flip=True, brightness=0.2, contrast=0.2)
-    model = build_model(cfg, InputShapes(4, 16, 20, 8, frame_size=24), 3, frame_augment=augment, seed=0)
+    shapes = InputShapes(4, 16, 3440, LogMelSpec(16000, 8, 25.0, 10.0, 60.0, 7600.0), frame_size=24)
+    model = build_model(cfg, shapes, 3, frame_augment=augment, audio_augment=SpecAugment(2, 0.1, 2, 2), seed=0)
     model.compile(optimizer="adam", loss={k: "sparse_categorical_crossentropy" for k in model.output})
     rng = np.random.default_rng(0)
     x = {tensors.FRAMES: rng.integers(0, 256, size=(4, 4, 24, 24, 3), dtype=np.uint8),
-         tensors.FRAME_MASK: np.ones((4, 4), "float32"), tensors.MEL: rng.normal(size=(4, 20, 8)).astype("float32"),
+         tensors.FRAME_MASK: np.ones((4, 4), "float32"),
+         tensors.WAVEFORM: 0.1 * rng.normal(size=(4, 3440)).astype("float32"),
          tensors.AUDIO_PRESENT: np.ones((4, 1), "float32")}
     before = [np.array(v) for v in model.trainable_variables]
     history = model.fit(x, {k: np.array([0, 1, 2, 0]) for k in model.output}, epochs=2, verbose=0)

@@ -4,13 +4,14 @@ on), the loss, the retrieval metric and the weight transfer's refusal."""
 import keras
 import numpy as np
 import pytest
+from conftest import model_input_shapes
 
 from videofusion.config import base_config
 from videofusion.evaluation import retrieval
-from videofusion.models import InputShapes, build_model, pretraining, transfer
+from videofusion.models import build_model, pretraining, transfer
 from videofusion.training import contrastive
 
-SHAPES = InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16)
+SHAPES = model_input_shapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16)
 
 
 def _model_config(**changes):

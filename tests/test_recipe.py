@@ -6,12 +6,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import model_input_shapes
 from test_models import batch, inputs_of, model_config
 
 from videofusion.config import base_config, demo_config
 from videofusion.contract import tensors
 from videofusion.data import pipeline
-from videofusion.models import InputShapes, ScaledAdam, build_model, optimization
+from videofusion.models import ScaledAdam, build_model, optimization
 from videofusion.training import train
 
 
@@ -76,7 +77,7 @@ def test_label_smoothing_spreads_the_target():
 def test_class_weights_reach_each_example_as_its_sample_weight():
     weights = optimization.balanced_class_weights([30, 10, 0])
     assert weights == pytest.approx([40 / 90, 40 / 30, 0.0])
-    model = build_model(model_config("audio"), InputShapes(4, 16, 20, 8), num_classes=3)
+    model = build_model(model_config("audio"), model_input_shapes(4, 16), num_classes=3)
     features, _ = batch()
     labels = np.array([0, 1, 1, 0])
     dataset = tf.data.Dataset.from_tensors(({k: features[k] for k in model.input}, labels))
@@ -96,7 +97,7 @@ def test_a_training_step_under_each_precision(precision, restore_float32):
     config = demo_config("smoke")
     config.train.update(dict(precision=precision, epochs=1))
     train.set_up(config)
-    model = build_model(model_config(), InputShapes(4, 16, 20, 8, frame_size=20), num_classes=3)
+    model = build_model(model_config(), model_input_shapes(4, 16, frame_size=20), num_classes=3)
     train._compile(model, config, [], steps_per_epoch=1, first_epoch=0)
     if precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)

@@ -13,7 +13,7 @@ def test_summary_counts_parameters_and_flops(tmp_path):
     config.model.update(dict(modalities="video", video_encoder="frame"))
     single_frame = summary.summarize(config)
     assert full["model"] == "audio_video_lstm_cross_attention"
-    assert full["inputs"]["frames"] == [1, 4, 32, 32, 3] and full["inputs"]["mel"] == [1, 78, 16]
+    assert full["inputs"]["frames"] == [1, 4, 32, 32, 3] and full["inputs"]["waveform"] == [1, 12800]
     # The article's Flatten → Dense holds most of its parameters; the fused model's pooled_cnn has no
     # such layer, so the single-frame baseline is the bigger model but the cheaper one to run.
     assert 0 < full["parameters"] < single_frame["parameters"]

@@ -5,8 +5,7 @@ import pytest
 import tensorflow as tf
 
 from videofusion.contract import tensors
-from videofusion.data import augment, transforms
-from videofusion.data.augment import Augmentation
+from videofusion.data import transforms
 from videofusion.data.transforms import ClipSpec
 
 SPEC = ClipSpec(num_frames=4, stride=2, image_size=8, fps=10.0, sample_rate=16000, mel_bins=32)
@@ -85,7 +84,8 @@ def test_eval_views_are_clip_major_with_three_crops():
     views = transforms.eval_views(tf.constant(17), lambda i: tf.gather(tf.constant(frames), i),
                                   tf.zeros([40000]), SPEC, num_clips=3, num_crops=3)
     assert views[tensors.FRAMES].shape == (9, 4, 8, 8, 3) and views[tensors.FRAMES].dtype == tf.uint8
-    assert views[tensors.MEL].shape == (9, 78, 32) and views[tensors.FRAME_MASK].shape == (9, 4)
+    assert views[tensors.WAVEFORM].shape == (9, 12800) and views[tensors.FRAME_MASK].shape == (9, 4)
+    assert tensors.MEL not in views
     means = views[tensors.FRAMES].numpy().mean(axis=(2, 3, 4))
     np.testing.assert_array_equal(means[[0, 3]][:, 0], 255)  # left crop of clips 1 and 2
     np.testing.assert_array_equal(means[[1, 2, 4, 5]][:, 0], 0)
@@ -100,18 +100,26 @@ def test_eval_views_zero_the_padding_frames():
     assert (views[tensors.FRAMES].numpy()[0, :2] == 200).all() and not views[tensors.FRAMES].numpy()[0, 2:].any()
 
 
-def test_spec_augment_masks_whole_time_steps_and_mel_bins_within_their_widths():
-    aug = Augmentation(time_masks=2, time_mask_fraction=0.1, freq_masks=2, freq_mask_bins=8)
-    mel = np.arange(100 * 64, dtype=np.float32).reshape(100, 64)  # every cell differs from the mean
-    masked = []
-    for seed in range(20):
-        u = augment.draw_uniforms(tf.constant([seed, 0], tf.int64), aug)[3:]  # after stride, start, place
-        out = augment.spec_augment(tf.constant(mel), u, aug).numpy()
-        changed = out != mel
-        np.testing.assert_allclose(out[changed], mel.mean(), rtol=1e-6)  # masked cells get the mean
-        steps, bins = changed.all(axis=1), changed.all(axis=0)
-        assert np.array_equal(changed, steps[:, None] | bins[None, :])  # whole rows and columns, nothing else
-        assert steps.sum() <= 2 * 10 and bins.sum() <= 2 * 8  # 2 masks of ≤ 10 % of 100 steps, ≤ 8 bins
-        masked.append((steps.sum(), bins.sum()))
-    assert sum(s > 0 for s, _ in masked) >= 15 and sum(b > 0 for _, b in masked) >= 15
-    assert len(set(masked)) > 5  # the seed decides where and how wide
+def test_eval_views_of_a_run_from_before_0_4_0_carry_the_log_mel():
+    """Such a run's model takes the log-mel of each view's audio window, not the window."""
+    t = np.arange(40000) / 16000
+    waveform = tf.constant(np.sin(2 * np.pi * 440 * t), tf.float32)
+    frames = tf.zeros((17, 8, 8, 3), tf.uint8)
+    old = transforms.eval_views(tf.constant(17), lambda i: tf.gather(frames, i), waveform, SPEC, 3, 1, tensors.MEL)
+    new = transforms.eval_views(tf.constant(17), lambda i: tf.gather(frames, i), waveform, SPEC, 3, 1)
+    assert old[tensors.MEL].shape == (3, 78, 32) and tensors.WAVEFORM not in old
+    np.testing.assert_allclose(old[tensors.MEL], transforms.log_mel_spectrogram(new[tensors.WAVEFORM], SPEC),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="audio_input='spectrogram'"):
+        transforms.eval_views(tf.constant(17), lambda i: tf.gather(frames, i), waveform, SPEC, 1, 1, "spectrogram")
+
+
+def test_stretched_audio_keeps_its_events_in_place_and_its_length():
+    """Frame-rate jitter: a click 3/4 of the way through a window of stride 3 stays 3/4 of the way
+    through the window of the clip's length."""
+    window = np.zeros(19200, np.float32)
+    window[14400:14410] = 1.0
+    stretched = transforms.stretch_audio(tf.constant(window), 12800).numpy()
+    assert stretched.shape == (12800,)
+    assert abs(int(np.argmax(stretched)) - 9600) <= 2
+    assert stretched.max() > 0.5 and abs(stretched.sum() - window.sum() * 12800 / 19200) < 0.5

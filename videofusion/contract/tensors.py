@@ -6,7 +6,8 @@ model outputs the keys of its output dict; the serving keys those of the SavedMo
 
 # Model inputs.
 FRAMES = "frames"  # uint8 [batch, num_frames, frame_size, frame_size, 3]: squares of the short side
-MEL = "mel"  # float32 [batch, mel_frames, mel_bins], log-mel spectrogram
+WAVEFORM = "waveform"  # float32 [batch, audio_samples]: the audio window that plays with the frames
+MEL = "mel"  # float32 [batch, mel_frames, mel_bins]: its log-mel, the audio input of runs before 0.4.0
 AUDIO_PRESENT = "audio_present"  # float32 [batch, 1]: 0 when the clip's audio window is silent
 TOKENS = "tokens"  # int32 [batch, text_length]: caption token ids, 0 = padding
 FRAME_MASK = "frame_mask"  # float32 [batch, num_frames]: 1 for a real frame, 0 for padding

@@ -15,10 +15,12 @@ Phases, top-down, in the order DMVR runs them:
 5. preprocess: the frames are cut to uint8 squares of the data's short side (at a random place along
    the long side in training) and stay uint8 — resizing to the model's size, scaling to [0, 1] and
    the image augmentation (random resized crop, flip, colour jitter) are the model's first layer
-   (`models/frame_preprocessing.py` says why); the audio window that plays with the frames → log-mel
-   (training: SpecAugment); the caption → `tokens` when `PipelineOptions.tokenizer` is set
-   (`caption_tokenizer.py`). Evaluation uses
-   `transforms.eval_views`, the code the SavedModel runs;
+   (`models/frame_preprocessing.py` says why); the audio: the window of waveform samples that plays
+   with the frames (training: with frame-rate jitter, sped up or slowed down with them to the clip's
+   length), whose log-mel and SpecAugment are also the model's first layer
+   (`models/audio_preprocessing.py`; runs from before 0.4.0 take the log-mel itself:
+   `PipelineOptions.audio_input`); the caption → `tokens` when `PipelineOptions.tokenizer` is set
+   (`caption_tokenizer.py`). Evaluation uses `transforms.eval_views`, the code the SavedModel runs;
 6. batch and prefetch. Evaluation views are unbatched first: a batch holds views, each carrying the
    `video_id` of its video so that evaluation can average their softmax.
 
@@ -32,8 +34,8 @@ Example:
 >>> options = PipelineOptions(spec)
 >>> ds = make_dataset("datasets/demo/records", "train", options, batch_size=8, training=True)  # doctest: +SKIP
 >>> features, labels = next(iter(ds))  # doctest: +SKIP
->>> features["frames"].shape, features["frames"].dtype, features["mel"].shape  # doctest: +SKIP
-(TensorShape([8, 8, 64, 64, 3]), tf.uint8, TensorShape([8, 78, 64]))
+>>> features["frames"].shape, features["frames"].dtype, features["waveform"].shape  # doctest: +SKIP
+(TensorShape([8, 8, 64, 64, 3]), tf.uint8, TensorShape([8, 12800]))
 """
 
 import dataclasses
@@ -68,9 +70,11 @@ class PipelineOptions:
     tokenizer: Optional[Any] = None  # a `text.make_tokenizer` layer when the model reads captions
     clips: str = LABELED_CLIPS  # or ALL_CLIPS: unlabeled clips too (pretraining)
     labeled_keys: Optional[Tuple[str, ...]] = None  # the train clips that keep their label (`labeled_subset`)
+    audio_input: str = tensors.WAVEFORM  # or tensors.MEL: the log-mel, for a run from before 0.4.0
 
     @classmethod
-    def from_config(cls, config, tokenizer=None) -> "PipelineOptions":
+    def from_config(cls, config, tokenizer=None, model=None) -> "PipelineOptions":
+        """The options of a run's `config`; with its `model`, the audio input that model takes."""
         return cls(
             spec=ClipSpec.from_config(config.data),
             augmentation=Augmentation.from_config(config.augment),
@@ -78,7 +82,14 @@ class PipelineOptions:
             num_crops=config.eval.num_crops,
             ignore_errors=config.data.ignore_errors,
             tokenizer=tokenizer,
+            audio_input=audio_input_of(model),
         )
+
+
+def audio_input_of(model) -> str:
+    """The audio input `model` takes: `tensors.MEL` for a run trained before 0.4.0 (its model takes the
+    log-mel), else `tensors.WAVEFORM` (the model computes the log-mel; also for None, a model to build)."""
+    return tensors.MEL if model is not None and tensors.MEL in model.input else tensors.WAVEFORM
 
 
 class CorruptShardError(Exception):
@@ -134,31 +145,33 @@ def _train_frames(jpegs, indices, mask, u, spec: ClipSpec) -> tf.Tensor:
     return transforms.zero_padding_frames(squares, mask) if spec.pad_short_videos else squares
 
 
-def _train_audio(waveform, start, stride, num_available, u, spec: ClipSpec, aug: Augmentation) -> tuple:
-    """(log-mel with SpecAugment, presence flag) of the audio window that plays with the clip."""
+def _train_audio(waveform, start, stride, num_available, spec: ClipSpec, aug: Augmentation) -> tuple:
+    """(audio window `[spec.audio_samples]`, presence flag) of the sound that plays with the clip."""
     window = transforms.audio_window(waveform, start, spec, stride, num_available)
-    mel = transforms.log_mel_spectrogram(window, spec)
-    if aug.stride_jitter:  # another duration: stretch the time axis back to the model's length
-        mel = tf.image.resize(mel[..., tf.newaxis], [spec.mel_frames, spec.mel_bins])[..., 0]
-    mel = tf.ensure_shape(mel, [spec.mel_frames, spec.mel_bins])
-    return augment.spec_augment(mel, u, aug), transforms.audio_present(window)
+    present = transforms.audio_present(window)
+    if aug.stride_jitter:  # another duration: played in the clip's time, as its frames are
+        window = transforms.stretch_audio(window, spec.audio_samples)
+    return tf.ensure_shape(window, [spec.audio_samples]), present
 
 
 def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
     """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw."""
     spec, aug = options.spec, options.augmentation
-    u = augment.draw_uniforms(seed, aug)  # [stride, start, square's place, SpecAugment...]
+    if options.audio_input != tensors.WAVEFORM:
+        raise ValueError(f"training takes the audio window ({tensors.WAVEFORM}); audio_input="
+                         f"{options.audio_input!r} is for evaluating runs from before 0.4.0")
+    u = augment.draw_uniforms(seed, aug)  # [stride, start, square's place]
     parsed = record_schema.parse_clip(serialized)
     jpegs = parsed[record_schema.IMAGES]
     num_available = tf.shape(jpegs)[0]
     stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
     start = augment.random_int(u[1], 0, transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
-    mel, present = _train_audio(parsed[record_schema.WAVEFORM], start, stride, num_available, u[3:], spec, aug)
+    window, present = _train_audio(parsed[record_schema.WAVEFORM], start, stride, num_available, spec, aug)
     features = {
         tensors.FRAMES: _train_frames(jpegs, indices, mask, u[2], spec),
         tensors.FRAME_MASK: mask,
-        tensors.MEL: mel,
+        tensors.WAVEFORM: window,
         tensors.AUDIO_PRESENT: present,
     }
     if options.tokenizer is not None:
@@ -178,6 +191,7 @@ def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineO
         options.spec,
         options.num_clips,
         options.num_crops,
+        options.audio_input,
     )
     views = options.num_clips * options.num_crops
     features[tensors.VIDEO_ID] = tf.fill([views], video_id)
@@ -284,7 +298,8 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of `(features, labels)` from the shards of `split` in `data_dir`.
 
-    `features`: `frames` (uint8 squares of the data's short side), `frame_mask`, `mel`, `audio_present`,
+    `features`: `frames` (uint8 squares of the data's short side), `frame_mask`, `waveform` (the audio
+    window; `mel` with `options.audio_input`), `audio_present`,
     `tokens` when `options.tokenizer` is set, and in evaluation `video_id`. Training yields one random
     clip per video, a new pass at every iteration (its key drawn from `seed`); evaluation yields every
     view of every video, in a fixed order (the last batch may be smaller).

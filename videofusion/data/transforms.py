@@ -9,7 +9,10 @@ here, so a model sees exactly the same preprocessing in both places (no train/se
    `frame_size` (the data's short side; the model's first layer resizes and scales it, see
    `models/frame_preprocessing.py`);
 3. `audio_window`: the waveform samples that play while those frames are shown (same start, same
-   duration; past the video's end looped or zero-padded as the frames are), and `log_mel_spectrogram`;
+   duration; past the video's end looped or zero-padded as the frames are), handed to the model,
+   whose first audio layer computes their log-mel (`models/audio_preprocessing.py`);
+   `log_mel_spectrogram` computes the same features here for runs trained before 0.4.0, which take
+   the log-mel as their input;
 4. `eval_views`: `num_clips` evenly spaced clips × `num_crops` crops of one video, the evaluation and
    serving protocol (their softmax is averaged).
 
@@ -21,8 +24,8 @@ Example:
 >>> indices, mask = clip_indices(tf.constant(5), spec, tf.constant(0))
 >>> indices.numpy().tolist(), mask.numpy().tolist()
 ([0, 2, 4, 1], [1.0, 1.0, 1.0, 1.0])
->>> spec.audio_samples, log_mel_spectrogram(tf.zeros([spec.audio_samples]), spec).shape.as_list()
-(12800, [78, 64])
+>>> spec.audio_samples, spec.mel_frames, log_mel_spectrogram(tf.zeros([spec.audio_samples]), spec).shape.as_list()
+(12800, 78, [78, 64])
 """
 
 import dataclasses
@@ -30,7 +33,7 @@ import dataclasses
 import tensorflow as tf
 
 from videofusion import config
-from videofusion.contract import tensors
+from videofusion.contract import log_mel, tensors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,17 +63,15 @@ class ClipSpec:
         return int(round(self.num_frames * self.stride / self.fps * self.sample_rate))
 
     @property
-    def mel_window(self) -> int:
-        return int(round(self.mel_window_ms / 1000 * self.sample_rate))
-
-    @property
-    def mel_hop(self) -> int:
-        return int(round(self.mel_hop_ms / 1000 * self.sample_rate))
+    def log_mel(self) -> log_mel.LogMelSpec:
+        """The parameters of the log-mel features the model computes from the audio window."""
+        return log_mel.LogMelSpec(self.sample_rate, self.mel_bins, self.mel_window_ms, self.mel_hop_ms,
+                                  self.mel_fmin_hz, self.mel_fmax_hz)
 
     @property
     def mel_frames(self) -> int:
         """Time steps of the log-mel of one clip's audio window."""
-        return 1 + (self.audio_samples - self.mel_window) // self.mel_hop
+        return self.log_mel.num_frames(self.audio_samples)
 
     @classmethod
     def from_config(cls, data_config) -> "ClipSpec":
@@ -218,26 +219,40 @@ def audio_present(window: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.reduce_max(tf.abs(window), axis=-1, keepdims=True) > 0, tf.float32)
 
 
+def stretch_audio(window: tf.Tensor, length: int) -> tf.Tensor:
+    """A waveform `[samples]` resampled to `length` samples (linear interpolation, half-sample centres).
+
+    Frame-rate jitter shows a clip's frames faster or slower; its sound, played in the same time, is
+    sped up or slowed down with them: speed perturbation (Ko et al., 2015), pitch and tempo together.
+
+    >>> stretch_audio(tf.constant([0.0, 2.0, 4.0, 6.0]), 2).numpy().tolist()
+    [1.0, 5.0]
+    """
+    available = tf.shape(window)[0]
+    scale = tf.cast(available, tf.float32) / length
+    positions = tf.clip_by_value((tf.range(length, dtype=tf.float32) + 0.5) * scale - 0.5, 0.0,
+                                 tf.cast(available - 1, tf.float32))
+    left = tf.cast(tf.floor(positions), tf.int32)
+    right = tf.minimum(left + 1, available - 1)
+    weight = positions - tf.cast(left, tf.float32)
+    return tf.gather(window, left) * (1.0 - weight) + tf.gather(window, right) * weight
+
+
 def log_mel_spectrogram(waveform: tf.Tensor, spec: ClipSpec) -> tf.Tensor:
-    """float32 waveform `[..., samples]` → log-mel `[..., spec.mel_frames, spec.mel_bins]`."""
-    fft_length = 1 << (spec.mel_window - 1).bit_length()
+    """float32 waveform `[..., samples]` → log-mel `[..., spec.mel_frames, spec.mel_bins]`: the features
+    of `contract/log_mel.py`, which models since 0.4.0 compute themselves (`models/audio_preprocessing.py`)."""
+    parameters = spec.log_mel
     stft = tf.signal.stft(
-        waveform, frame_length=spec.mel_window, frame_step=spec.mel_hop, fft_length=fft_length
+        waveform, frame_length=parameters.window, frame_step=parameters.hop, fft_length=parameters.fft_length
     )
     power = tf.square(tf.abs(stft))
-    mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-        num_mel_bins=spec.mel_bins,
-        num_spectrogram_bins=fft_length // 2 + 1,
-        sample_rate=spec.sample_rate,
-        lower_edge_hertz=spec.mel_fmin_hz,
-        upper_edge_hertz=spec.mel_fmax_hz,
-    )
-    mel = tf.tensordot(power, mel_matrix, axes=1)
+    mel = tf.tensordot(power, tf.constant(log_mel.mel_matrix(parameters)), axes=1)
     mel.set_shape(power.shape[:-1].concatenate([spec.mel_bins]))
-    return tf.math.log(mel + 1e-6)
+    return tf.math.log(mel + log_mel.LOG_OFFSET)
 
 
-def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: int, num_crops: int) -> dict:
+def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: int, num_crops: int,
+               audio_input: str = tensors.WAVEFORM) -> dict:
     """All `num_clips * num_crops` views of one video, clip-major, as model inputs with a leading axis.
 
     Args:
@@ -247,25 +262,29 @@ def eval_views(num_available, frames_at, waveform, spec: ClipSpec, num_clips: in
       waveform: the video's whole waveform `[samples]`.
       num_clips: evenly spaced clips (`eval_clip_starts`).
       num_crops: 1 (centre) or 3 (both ends and the centre of the long side).
+      audio_input: the model's audio input: `WAVEFORM`, the audio window, or `MEL`, its log-mel (runs
+        trained before 0.4.0).
 
     Returns:
-      `{FRAMES: uint8 [views, n, frame_size, frame_size, 3], MEL: [views, t, mels],
-      FRAME_MASK: [views, n], AUDIO_PRESENT: [views, 1]}`.
+      `{FRAMES: uint8 [views, n, frame_size, frame_size, 3], WAVEFORM: [views, samples] (or MEL:
+      [views, t, mels]), FRAME_MASK: [views, n], AUDIO_PRESENT: [views, 1]}`.
     """
     offsets = {1: (0.5,), 3: (0.0, 0.5, 1.0)}.get(num_crops)
     if offsets is None:
         raise ValueError(f"eval.num_crops={num_crops} must be 1 or 3")
-    views = {tensors.FRAMES: [], tensors.MEL: [], tensors.FRAME_MASK: [], tensors.AUDIO_PRESENT: []}
+    if audio_input not in (tensors.WAVEFORM, tensors.MEL):
+        raise ValueError(f"audio_input={audio_input!r} is not one of {tensors.WAVEFORM}, {tensors.MEL}")
+    views = {tensors.FRAMES: [], audio_input: [], tensors.FRAME_MASK: [], tensors.AUDIO_PRESENT: []}
     starts = eval_clip_starts(num_available, spec, num_clips)
     for clip in range(num_clips):
         indices, mask = clip_indices(num_available, spec, starts[clip])
         frames = frames_at(indices)
         window = audio_window(waveform, starts[clip], spec, num_available=num_available)
-        mel = log_mel_spectrogram(window, spec)
+        audio = log_mel_spectrogram(window, spec) if audio_input == tensors.MEL else window
         for offset in offsets:
             squares = square_crop(frames, spec.frame_size, offset, offset)
             views[tensors.FRAMES].append(zero_padding_frames(squares, mask) if spec.pad_short_videos else squares)
-            views[tensors.MEL].append(mel)
+            views[audio_input].append(audio)
             views[tensors.FRAME_MASK].append(mask)
             views[tensors.AUDIO_PRESENT].append(audio_present(window))
     return {key: tf.stack(value) for key, value in views.items()}

@@ -205,7 +205,7 @@ def evaluate(workdir: str, split: Optional[str] = None, silence_audio: bool = Fa
     config, labels, model = models.load_run(workdir)
     split = split or config.eval.split
     options = dataclasses.replace(
-        pipeline.PipelineOptions.from_config(config, caption_tokenizer.tokenizer_for_run(config, workdir)),
+        pipeline.PipelineOptions.from_config(config, caption_tokenizer.tokenizer_for_run(config, workdir), model),
         silence_audio=silence_audio,
     )
     dataset = pipeline.make_dataset(config.data.dir, split, options, config.eval.batch_size, training=False)

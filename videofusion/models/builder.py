@@ -4,8 +4,9 @@ Inputs (`contract/tensors.py`), per modality in `model.modalities`:
 - video: `frames` uint8 `[num_frames, frame_size, frame_size, 3]` (squares of the data's short side)
   and `frame_mask` `[num_frames]`; the first layer (`FramePreprocessing`) resizes them to `image_size`,
   scales them to [0, 1] and, in training, applies `frame_augment` (random resized crop, flip, colour);
-- audio: `mel` log-mel `[mel_frames, mel_bins]` and `audio_present` `[1]` (0 for a silent or
-  audio-less clip);
+- audio: `waveform` `[audio_samples]` (the audio window that plays with the frames) and
+  `audio_present` `[1]` (0 for a silent or audio-less clip); the first layer (`AudioPreprocessing`)
+  computes its log-mel (`shapes.log_mel`) and, in training, applies `audio_augment` (SpecAugment);
 - text: `tokens` int `[text_length]` caption ids (all zero: no caption).
 
 Outputs: a dict with `classes` (probabilities, float32 also under mixed precision) and, when
@@ -26,10 +27,12 @@ Example:
 >>> from videofusion.config import base_config
 >>> cfg = base_config().model
 >>> cfg.update(dict(embed_dim=32, num_heads=4))
->>> shapes = InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16, frame_size=40)
+>>> from videofusion.contract.log_mel import LogMelSpec
+>>> log_mel = LogMelSpec(sample_rate=16000, mel_bins=16, window_ms=25.0, hop_ms=10.0, fmin_hz=60.0, fmax_hz=7600.0)
+>>> shapes = InputShapes(num_frames=4, image_size=32, audio_samples=6400, log_mel=log_mel, frame_size=40)
 >>> model = build_model(cfg, shapes, 4)
 >>> sorted(model.input.keys()), model.input["frames"].shape, model.output["classes"].shape
-(['audio_present', 'frame_mask', 'frames', 'mel'], (None, 4, 40, 40, 3), (None, 4))
+(['audio_present', 'frame_mask', 'frames', 'waveform'], (None, 4, 40, 40, 3), (None, 4))
 """
 
 import dataclasses
@@ -38,7 +41,9 @@ from typing import Optional
 import keras
 
 from videofusion.contract import modalities, tensors
+from videofusion.contract.log_mel import LogMelSpec
 from videofusion.models.audio_encoder import encode_audio
+from videofusion.models.audio_preprocessing import AudioPreprocessing, SpecAugment
 from videofusion.models.frame_preprocessing import FrameAugment, FramePreprocessing
 from videofusion.models.fusion import Stream, fuse, pool
 from videofusion.models.layers import ModalityDropout
@@ -50,19 +55,21 @@ class InputShapes:
     """Static sizes of the model inputs (from the data config); `num_frames` None: any length.
 
     `frame_size` is the side of the square frames the model takes (the data's short side), `image_size`
-    the side its video encoder works at; `frame_size` 0 means the same as `image_size`.
+    the side its video encoder works at; `frame_size` 0 means the same as `image_size`. `audio_samples`
+    is the length of a clip's audio window, `log_mel` the features the model computes from it.
     """
 
     num_frames: Optional[int]
     image_size: int
-    mel_frames: int
-    mel_bins: int
+    audio_samples: int
+    log_mel: LogMelSpec
     text_length: int = 16
     vocabulary_size: int = 0
     frame_size: int = 0
 
 
-def modality_streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugment, seed):
+def modality_streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugment, audio_augment: SpecAugment,
+                     seed):
     """(inputs dict, streams dict) for the chosen modalities: the encoders `build_model` and
     `pretraining.build_pretraining_model` share, their layers named alike in both."""
     inputs, streams = {}, {}
@@ -81,9 +88,11 @@ def modality_streams(cfg, shapes: InputShapes, chosen, frame_augment: FrameAugme
         )
         streams[modalities.VIDEO] = Stream(tokens, mask, keras.ops.ones_like(frame_mask[:, :1]))
     if modalities.AUDIO in chosen:
-        mel = keras.Input((shapes.mel_frames, shapes.mel_bins), name=tensors.MEL)
+        waveform = keras.Input((shapes.audio_samples,), name=tensors.WAVEFORM)
         present = keras.Input((1,), name=tensors.AUDIO_PRESENT)
-        inputs.update({tensors.MEL: mel, tensors.AUDIO_PRESENT: present})
+        inputs.update({tensors.WAVEFORM: waveform, tensors.AUDIO_PRESENT: present})
+        audio_seed = None if seed is None else seed + 1  # draws of their own, not the frames'
+        mel = AudioPreprocessing(shapes.log_mel, audio_augment, audio_seed, name="audio_preprocessing")(waveform)
         streams[modalities.AUDIO] = Stream(encode_audio(mel, cfg.embed_dim), None, present)
     if modalities.TEXT in chosen:
         from videofusion.models.text_encoder import encode_text  # keras-hub only when text is used
@@ -105,16 +114,17 @@ def _drop_modalities(streams: dict, rate: float) -> dict:
 
 
 def build_model(
-    cfg, shapes: InputShapes, num_classes: int, frame_augment: FrameAugment = FrameAugment(), seed=None
+    cfg, shapes: InputShapes, num_classes: int, frame_augment: FrameAugment = FrameAugment(),
+    audio_augment: SpecAugment = SpecAugment(), seed=None,
 ) -> keras.Model:
     """The classifier that `cfg` (a `config.model`) describes, for `num_classes` classes.
 
-    `frame_augment` is the image augmentation its first video layer applies in training (none by
-    default), drawn from `seed`.
+    `frame_augment` and `audio_augment` are the augmentation its first video and audio layers apply in
+    training (none by default), drawn from `seed`.
     """
     chosen = modalities.parse(cfg.modalities)
     # === Inputs and encoders ===
-    inputs, streams = modality_streams(cfg, shapes, chosen, frame_augment, seed)
+    inputs, streams = modality_streams(cfg, shapes, chosen, frame_augment, audio_augment, seed)
     # === Fusion and heads ===
     outputs, aux_logits = {}, {}
     if cfg.aux_loss_weight > 0 and len(streams) > 1:

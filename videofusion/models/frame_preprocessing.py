@@ -38,6 +38,8 @@ import math
 import keras
 from keras import ops
 
+from videofusion.models.layers import clip_uniforms
+
 _LOG_ASPECT_RANGE = (math.log(3 / 4), math.log(4 / 3))
 _NUM_UNIFORMS = 7  # crop area, aspect, y, x; flip; brightness, contrast
 
@@ -103,18 +105,6 @@ class FramePreprocessing(keras.layers.Layer):
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed)
 
-    def _uniforms(self, pixels):
-        """`[batch, 7]` uniform numbers in [0, 1) for the clips `pixels`.
-
-        The replicas of a distributed step (tf.distribute) share the seed generator and so draw the same
-        numbers; each clip's numbers are therefore shifted, modulo 1, by a fraction taken from its own
-        pixels. A fixed shift of a uniform number modulo 1 is still uniform, so the distribution is
-        unchanged, and clips in the same place of different replicas' batches get different draws.
-        """
-        u = keras.random.uniform((ops.shape(pixels)[0], _NUM_UNIFORMS), seed=self._seed_generator)
-        shift = 1000.0 * ops.mean(pixels, axis=(1, 2, 3, 4))
-        return ops.mod(u + (shift - ops.floor(shift))[:, None], 1.0)
-
     def _training_weights(self, u, size: int):
         """Per clip: the crop window's row and column weights (columns reversed when flipped), from the
         uniforms `u` `[batch, 7]`."""
@@ -155,7 +145,7 @@ class FramePreprocessing(keras.layers.Layer):
         real = ops.cast(frame_mask, "float32")
         augmenting = bool(training) and self.augment.active
         if augmenting:
-            u = self._uniforms(pixels)
+            u = clip_uniforms(self._seed_generator, _NUM_UNIFORMS, pixels)
             rows, columns = self._training_weights(u, size)
             pixels = resize_clips(pixels, rows, columns)
         elif size != self.image_size:  # (at the same size the weights are the identity)

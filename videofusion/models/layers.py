@@ -16,6 +16,24 @@ from keras import ops
 _PACKAGE = "videofusion"
 
 
+def clip_uniforms(seed_generator: keras.random.SeedGenerator, count: int, clips):
+    """`[batch, count]` uniform numbers in [0, 1) for a batch of `clips` (any tensor `[batch, ...]` of
+    their content), drawn from `seed_generator`: a model layer's training augmentation.
+
+    The replicas of a distributed step (tf.distribute) share the seed generator and so draw the same
+    numbers; each clip's numbers are therefore shifted, modulo 1, by a fraction taken from its own
+    content. A fixed shift of a uniform number modulo 1 is still uniform, so the distribution is
+    unchanged, and clips in the same place of different replicas' batches get different draws.
+
+    >>> u = clip_uniforms(keras.random.SeedGenerator(0), 3, ops.zeros((2, 5)))
+    >>> tuple(u.shape), bool(ops.all((u >= 0) & (u < 1)))
+    ((2, 3), True)
+    """
+    u = keras.random.uniform((ops.shape(clips)[0], count), seed=seed_generator)
+    shift = 1000.0 * ops.mean(ops.cast(clips, "float32"), axis=tuple(range(1, len(clips.shape))))
+    return ops.mod(u + (shift - ops.floor(shift))[:, None], 1.0)
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class MiddleFrame(keras.layers.Layer):
     """`[batch, time, ...]` and a `[batch, time]` frame mask → `[batch, ...]`: the middle real frame."""

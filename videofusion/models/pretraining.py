@@ -20,7 +20,9 @@ Example:
 >>> from videofusion.config import base_config
 >>> cfg = base_config().model
 >>> cfg.update(dict(embed_dim=16, video_encoder="frame_avg"))
->>> shapes = InputShapes(num_frames=4, image_size=32, mel_frames=38, mel_bins=16)
+>>> from videofusion.contract.log_mel import LogMelSpec
+>>> log_mel = LogMelSpec(sample_rate=16000, mel_bins=16, window_ms=25.0, hop_ms=10.0, fmin_hz=60.0, fmax_hz=7600.0)
+>>> shapes = InputShapes(num_frames=4, image_size=32, audio_samples=6400, log_mel=log_mel)
 >>> model = build_pretraining_model(cfg, shapes, projection_dim=8, temperature=0.1)
 >>> model.output[EMBEDDINGS].shape
 (None, 2, 8)
@@ -32,6 +34,7 @@ import keras
 from keras import ops
 
 from videofusion.contract import modalities
+from videofusion.models.audio_preprocessing import SpecAugment
 from videofusion.models.builder import InputShapes, modality_streams
 from videofusion.models.frame_preprocessing import FrameAugment
 from videofusion.models.fusion.streams import pool
@@ -88,13 +91,14 @@ class StackModalities(keras.layers.Layer):
 
 
 def build_pretraining_model(cfg, shapes: InputShapes, projection_dim: int, temperature: float,
-                            frame_augment: FrameAugment = FrameAugment(), seed=None) -> keras.Model:
+                            frame_augment: FrameAugment = FrameAugment(), audio_augment: SpecAugment = SpecAugment(),
+                            seed=None) -> keras.Model:
     """The encoders of `cfg` (a `config.model`: its modalities, at least two) with projection heads →
     `{"embeddings": [batch, modalities, projection_dim]}` (scaled unit vectors, modalities sorted)."""
     chosen = modalities.parse(cfg.modalities)
     if len(chosen) < 2:
         raise ValueError(f"model.modalities={cfg.modalities!r}: pretraining needs two modalities or more")
-    inputs, streams = modality_streams(cfg, shapes, chosen, frame_augment, seed)
+    inputs, streams = modality_streams(cfg, shapes, chosen, frame_augment, audio_augment, seed)
     projected = []
     for name in sorted(streams):
         hidden = keras.layers.Dense(cfg.embed_dim, activation="relu", name=f"{name}_projection_head_1")(

@@ -65,7 +65,7 @@ def serving_module(workdir: str, config, model) -> signatures.ServingModule:
     tokenizer = None
     if modalities.TEXT in modalities.parse(config.model.modalities):
         tokenizer = wordpiece.CoreWordPiece(caption_tokenizer.load_vocabulary(workdir), config.data.text_length)
-    options = pipeline.PipelineOptions.from_config(config)
+    options = pipeline.PipelineOptions.from_config(config, model=model)
     return signatures.ServingModule(model, options, run_folder.RunPaths(workdir).labels, config.eval.top_k,
                                     tokenizer)
 

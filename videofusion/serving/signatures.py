@@ -78,8 +78,8 @@ class ServingModule(tf.Module):
 
     Args:
       model: the trained Keras classifier (`build_model`).
-      options: the run's evaluation preprocessing (`pipeline.PipelineOptions.from_config`); its
-        `tokenizer` is replaced by `tokenizer`.
+      options: the run's evaluation preprocessing (`pipeline.PipelineOptions.from_config` of its config
+        and model); its `tokenizer` is replaced by `tokenizer`.
       labels_path: the run's `labels.txt`, stored in the SavedModel as an asset.
       top_k: how many labels `top_k_labels` has (at most the number of classes).
       tokenizer: the core-ops tokenizer for models that read text (`CoreWordPiece`), else None.
@@ -164,11 +164,12 @@ class ServingModule(tf.Module):
         return self.tokenizer(caption[tf.newaxis])[0]
 
     def _view_signature(self, with_tokens: bool) -> dict:
-        spec, views = self._options.spec, self._views
+        spec, views, audio_input = self._options.spec, self._views, self._options.audio_input
+        audio_shape = [spec.mel_frames, spec.mel_bins] if audio_input == tensors.MEL else [spec.audio_samples]
         signature = {
             tensors.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
             tensors.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
-            tensors.MEL: tf.TensorSpec([views, spec.mel_frames, spec.mel_bins]),
+            audio_input: tf.TensorSpec([views, *audio_shape]),
             tensors.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
         }
         if with_tokens and self.tokenizer is not None:
@@ -203,7 +204,7 @@ class ServingModule(tf.Module):
             frames = frames[:frame_count]
             return transforms.eval_views(
                 frame_count, lambda indices: tf.gather(frames, indices), waveform[:sample_count],
-                self._options.spec, self._options.num_clips, self._options.num_crops,
+                self._options.spec, self._options.num_clips, self._options.num_crops, self._options.audio_input,
             )
 
         return tf.map_fn(views, (frames, frame_counts, waveform, sample_counts),

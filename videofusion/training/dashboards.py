@@ -211,7 +211,7 @@ class Dashboards(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._writer = tf.summary.create_file_writer(run_folder.RunPaths(self._workdir).tensorboard)
         self._options = pipeline.PipelineOptions.from_config(
-            self._config, caption_tokenizer.tokenizer_for_run(self._config, self._workdir)
+            self._config, caption_tokenizer.tokenizer_for_run(self._config, self._workdir), self.model
         )
         self._softmax = output_function(self.model)
 

@@ -37,7 +37,7 @@ from videofusion import fileio, run_folder
 from videofusion.contract import modalities, prepared_folder, tensors
 from videofusion.data import caption_tokenizer, pipeline
 from videofusion.evaluation import evaluate, retrieval
-from videofusion.models import FrameAugment, optimization, pretraining
+from videofusion.models import FrameAugment, SpecAugment, optimization, pretraining
 from videofusion.training import callbacks as callbacks_lib
 from videofusion.training import contrastive, dashboards, train
 from videofusion.training import strategy as strategy_lib
@@ -129,7 +129,8 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
         with distribution.scope():
             model = distribution.prepare_model(pretraining.build_pretraining_model(
                 config.model, train.input_shapes(config, options.spec), config.pretrain.projection_dim,
-                config.pretrain.temperature, FrameAugment.from_config(config.augment), seed=config.train.seed))
+                config.pretrain.temperature, FrameAugment.from_config(config.augment),
+                SpecAugment.from_config(config.augment), seed=config.train.seed))
             model.compile(optimizer=optimization.make_optimizer(recipe(config), steps),
                           loss={pretraining.EMBEDDINGS: contrastive.CrossModalInfoNCE()},
                           jit_compile=train.JIT_COMPILE[str(config.train.jit_compile).lower()])

@@ -38,7 +38,7 @@ from videofusion import fileio, run_folder
 from videofusion.contract import modalities, prepared_folder, tensors
 from videofusion.data import caption_tokenizer, labeled_subset, pipeline
 from videofusion.data.transforms import ClipSpec
-from videofusion.models import FrameAugment, InputShapes, build_model, finetune, optimization, transfer
+from videofusion.models import FrameAugment, InputShapes, SpecAugment, build_model, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
 from videofusion.training import strategy as strategy_lib
 
@@ -56,7 +56,7 @@ def resolve_data_config(config: ml_collections.ConfigDict) -> ml_collections.Con
 def input_shapes(config: ml_collections.ConfigDict, spec: ClipSpec) -> InputShapes:
     """The model's static input sizes for clips of `spec`."""
     return InputShapes(
-        spec.num_frames, spec.image_size, spec.mel_frames, spec.mel_bins,
+        spec.num_frames, spec.image_size, spec.audio_samples, spec.log_mel,
         text_length=config.data.text_length, vocabulary_size=config.data.vocabulary_size,
         frame_size=spec.frame_size,
     )
@@ -145,7 +145,8 @@ def _class_weights(config, labels) -> Optional[List[float]]:
 def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
     return build_model(
         config.model, input_shapes(config, spec), num_classes,
-        frame_augment=FrameAugment.from_config(config.augment), seed=config.train.seed,
+        frame_augment=FrameAugment.from_config(config.augment), audio_augment=SpecAugment.from_config(config.augment),
+        seed=config.train.seed,
     )
 
 
