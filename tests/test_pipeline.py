@@ -139,23 +139,44 @@ def flash_and_click(tmp_path_factory):
 
 
 def test_audio_stays_in_sync_with_the_frames_under_random_clips(flash_and_click):
+    """With frame-rate jitter (strides 1, 2, 3) the sound keeps its natural speed from the clip's first
+    frame: the click sounds `white * stride / fps` seconds into the window, for the stride drawn."""
     spec = ClipSpec(num_frames=8, stride=2, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
     options = pipeline.PipelineOptions(spec, Augmentation(stride_jitter=1))
     dataset = pipeline.make_dataset(flash_and_click, "train", options, batch_size=1, training=True, seed=3)
-    seen = 0
+    strides = []
     # 40 passes over the one video, each a new random clip (a new iterator per pass draws them too, at
     # ten times the cost: each iterator builds the whole input pipeline again).
     for features, _ in dataset.repeat(40):
         brightness = features[tensors.FRAMES].numpy()[0].mean(axis=(1, 2, 3))
-        if brightness.max() < 128:
-            continue  # this clip missed the white frame
-        seen += 1
         white = int(np.argmax(brightness))
-        loudness = loudness_over_time(features, spec)
-        # Frame k of the clip starts k / num_frames of the way through the clip's audio window.
-        expected = white * spec.mel_frames / spec.num_frames
-        assert abs(int(np.argmax(loudness)) - expected) <= 3, (white, int(np.argmax(loudness)))
-    assert seen >= 5
+        waveform = np.abs(features[tensors.WAVEFORM].numpy()[0])
+        assert waveform.shape == (spec.audio_samples,)
+        if brightness.max() < 128 or white == 0 or waveform.max() < 0.3:
+            continue  # the clip missed the white frame, or it is its first, or the click is past the window
+        click_s = int(np.argmax(waveform)) / spec.sample_rate
+        stride = click_s * spec.fps / white
+        assert abs(stride - round(stride)) * white / spec.fps <= 0.02 and round(stride) in (1, 2, 3), (white, click_s)
+        strides.append(round(stride))
+    assert len(strides) >= 5 and len(set(strides)) >= 2, strides
+
+
+def test_frame_rate_jitter_keeps_the_pitch_of_the_sound(tmp_path):
+    """A 1 kHz tone stays at 1 kHz in every clip, whatever stride was drawn (no speed perturbation)."""
+    samples = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(64000) / 16000)).astype(np.float32)
+    frames = np.zeros((40, 32, 32, 3), np.uint8)
+    frames[:, :, :, 0] = (np.arange(40) * 6)[:, None, None].astype(np.uint8)  # brighter frame by frame
+    records = prepared_training_video(tmp_path, "tone", frames, samples)
+    spec = ClipSpec(num_frames=8, stride=1, image_size=16, fps=10.0, sample_rate=16000, mel_bins=16, frame_size=32)
+    options = pipeline.PipelineOptions(spec, Augmentation(stride_jitter=1))
+    dataset = pipeline.make_dataset(records, "train", options, batch_size=1, training=True, seed=0)
+    spans = set()
+    for features, _ in dataset.repeat(12):
+        red = features[tensors.FRAMES].numpy()[0, :, 0, 0, 0].astype(int)
+        spans.add(int(red[-1] - red[0]))  # 42 at stride 1, 84 at stride 2
+        spectrum = np.abs(np.fft.rfft(features[tensors.WAVEFORM].numpy()[0]))
+        assert abs(np.argmax(spectrum) * spec.sample_rate / spec.audio_samples - 1000.0) < 10
+    assert len(spans) >= 2  # both strides were drawn
 
 
 @pytest.fixture(scope="module")

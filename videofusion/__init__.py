@@ -1,3 +1,3 @@
 """videofusion: videos → TFRecords → a trained audio-visual fusion model → a SavedModel."""
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -16,8 +16,8 @@ Phases, top-down, in the order DMVR runs them:
    the long side in training) and stay uint8 — resizing to the model's size, scaling to [0, 1] and
    the image augmentation (random resized crop, flip, colour jitter) are the model's first layer
    (`models/frame_preprocessing.py` says why); the audio: the window of waveform samples that plays
-   with the frames (training: with frame-rate jitter, sped up or slowed down with them to the clip's
-   length), whose log-mel and SpecAugment are also the model's first layer
+   with the frames (with frame-rate jitter, the clip's duration at its nominal stride, from its first
+   frame: `_train_audio`), whose log-mel and SpecAugment are also the model's first layer
    (`models/audio_preprocessing.py`; runs from before 0.4.0 take the log-mel itself:
    `PipelineOptions.audio_input`); the caption → `tokens` when `PipelineOptions.tokenizer` is set
    (`caption_tokenizer.py`). Evaluation uses `transforms.eval_views`, the code the SavedModel runs;
@@ -145,13 +145,16 @@ def _train_frames(jpegs, indices, mask, u, spec: ClipSpec) -> tf.Tensor:
     return transforms.zero_padding_frames(squares, mask) if spec.pad_short_videos else squares
 
 
-def _train_audio(waveform, start, stride, num_available, spec: ClipSpec, aug: Augmentation) -> tuple:
-    """(audio window `[spec.audio_samples]`, presence flag) of the sound that plays with the clip."""
-    window = transforms.audio_window(waveform, start, spec, stride, num_available)
-    present = transforms.audio_present(window)
-    if aug.stride_jitter:  # another duration: played in the clip's time, as its frames are
-        window = transforms.stretch_audio(window, spec.audio_samples)
-    return tf.ensure_shape(window, [spec.audio_samples]), present
+def _train_audio(waveform, start, num_available, spec: ClipSpec) -> tuple:
+    """(audio window `[spec.audio_samples]`, presence flag) of the sound from the clip's first frame on.
+
+    The window lasts the clip's duration at the spec's stride, whatever stride frame-rate jitter drew
+    for the frames: the sound keeps its natural speed and pitch (as DMVR samples audio). Stretching it to
+    a jittered clip's duration would shift its pitch (speed perturbation), by up to an octave for a
+    stride of 1 ± 1, and pitch can be what tells classes apart (the demo's tones).
+    """
+    window = transforms.audio_window(waveform, start, spec, num_available=num_available)
+    return window, transforms.audio_present(window)
 
 
 def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
@@ -167,7 +170,7 @@ def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptio
     stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
     start = augment.random_int(u[1], 0, transforms.max_start(num_available, spec.num_frames, stride))
     indices, mask = transforms.clip_indices(num_available, spec, start, stride)
-    window, present = _train_audio(parsed[record_schema.WAVEFORM], start, stride, num_available, spec, aug)
+    window, present = _train_audio(parsed[record_schema.WAVEFORM], start, num_available, spec)
     features = {
         tensors.FRAMES: _train_frames(jpegs, indices, mask, u[2], spec),
         tensors.FRAME_MASK: mask,

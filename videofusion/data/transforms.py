@@ -167,15 +167,12 @@ def zero_padding_frames(frames: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return frames * tf.cast(mask, tf.uint8)[:, None, None, None]
 
 
-def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, stride=None,
-                 num_available=None) -> tf.Tensor:
-    """The samples `[..., samples]` that play while the clip from `start_frame` is shown.
-
-    That is `num_frames * stride / fps` seconds from the time of frame `start_frame`; with the spec's
-    own stride, exactly `spec.audio_samples` samples. Past the end of the video (`num_available`
-    frames), the sound follows the frames: it loops with them (the video's timeline repeats, silence
-    where the audio track is shorter than the video), or with `spec.pad_short_videos` (or without
-    `num_available`) it is zero-padded.
+def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, num_available=None) -> tf.Tensor:
+    """The `spec.audio_samples` samples `[..., samples]` that play while the clip from `start_frame` is
+    shown: `num_frames * stride / fps` seconds from the time of frame `start_frame`. Past the end of the
+    video (`num_available` frames), the sound follows the frames: it loops with them (the video's
+    timeline repeats, silence where the audio track is shorter than the video), or with
+    `spec.pad_short_videos` (or without `num_available`) it is zero-padded.
 
     >>> spec = ClipSpec(num_frames=4, stride=1, image_size=8, fps=4.0, sample_rate=8)  # 2 samples a frame
     >>> ramp = tf.range(1.0, 7.0)  # 3 frames of sound
@@ -186,10 +183,7 @@ def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, st
     """
     rate = spec.sample_rate / spec.fps
     first = tf.cast(tf.round(tf.cast(start_frame, tf.float32) * rate), tf.int32)
-    if stride is None:
-        length = spec.audio_samples
-    else:
-        length = tf.cast(tf.round(tf.cast(spec.num_frames * stride, tf.float32) * rate), tf.int32)
+    length = spec.audio_samples
     if num_available is None or spec.pad_short_videos:
         period = tf.int32.max  # nothing loops
         needed = first + length
@@ -198,9 +192,7 @@ def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, st
         needed = period
     padded = _pad_last_axis(waveform, needed)
     window = tf.gather(padded, (first + tf.range(length)) % period, axis=-1)
-    if stride is None:
-        return tf.ensure_shape(window, waveform.shape[:-1].concatenate([spec.audio_samples]))
-    return window
+    return tf.ensure_shape(window, waveform.shape[:-1].concatenate([length]))
 
 
 def _pad_last_axis(tensor: tf.Tensor, length) -> tf.Tensor:
@@ -217,25 +209,6 @@ def audio_present(window: tf.Tensor) -> tf.Tensor:
     pipeline and in the SavedModel alike, which see the same waveform.
     """
     return tf.cast(tf.reduce_max(tf.abs(window), axis=-1, keepdims=True) > 0, tf.float32)
-
-
-def stretch_audio(window: tf.Tensor, length: int) -> tf.Tensor:
-    """A waveform `[samples]` resampled to `length` samples (linear interpolation, half-sample centres).
-
-    Frame-rate jitter shows a clip's frames faster or slower; its sound, played in the same time, is
-    sped up or slowed down with them: speed perturbation (Ko et al., 2015), pitch and tempo together.
-
-    >>> stretch_audio(tf.constant([0.0, 2.0, 4.0, 6.0]), 2).numpy().tolist()
-    [1.0, 5.0]
-    """
-    available = tf.shape(window)[0]
-    scale = tf.cast(available, tf.float32) / length
-    positions = tf.clip_by_value((tf.range(length, dtype=tf.float32) + 0.5) * scale - 0.5, 0.0,
-                                 tf.cast(available - 1, tf.float32))
-    left = tf.cast(tf.floor(positions), tf.int32)
-    right = tf.minimum(left + 1, available - 1)
-    weight = positions - tf.cast(left, tf.float32)
-    return tf.gather(window, left) * (1.0 - weight) + tf.gather(window, right) * weight
 
 
 def log_mel_spectrogram(waveform: tf.Tensor, spec: ClipSpec) -> tf.Tensor:

@@ -101,8 +101,9 @@ class Backup(keras.callbacks.Callback):
 
     A saved state is the value of every variable the fit changes — the model's weights, its other
     variables (the states of its random-number generators: Keras `SeedGenerator`s of dropout, modality
-    dropout and the frame augmentation) and the optimizer's (its moments and step count, and so the
-    learning rate schedule's position) — in one NumPy archive, in order, and the number of epochs done.
+    dropout and the frame and audio augmentation) and the optimizer's (its moments and step count, and
+    so the learning rate schedule's position) — in one NumPy archive, in order, and the number of epochs
+    done.
     Together with an input pipeline fixed by (seed, epoch) (`pipeline.training_epochs`), a resumed fit
     then goes on exactly as an uninterrupted one would have. (An archive of arrays rather than Keras's
     `save_weights`: that took 0.5 s an epoch for the demo model's 600 variables, this 0.05 s.) Each state
