@@ -349,10 +349,12 @@ def _stage_timers(stages: collections.Counter):
     from videofusion.contract import record_schema
     from videofusion.ingest import clip_encoder, media, tfrecord_writer
 
+    # `drain` runs within `push` and `finish` (not wrapped, so not counted twice; the one more call for
+    # a span with an end falls in the rest).
     wrapped = [(media, "_picture", "scale_colour"), (clip_encoder, "encode_bgr_jpeg", "jpeg"),
                (media._AudioTrack, "push", "audio"), (media._AudioTrack, "finish", "audio"),
-               (media._AudioTrack, "take", "audio"), (record_schema, "encode_clip", "records"),
-               (tfrecord_writer, "frame_record", "records")]
+               (media._AudioTrack, "take", "audio"), (record_schema, "encode_clip_parts", "records"),
+               (tfrecord_writer, "frame_parts", "records")]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
 
     def timed(function, stage):

@@ -99,3 +99,76 @@ def test_a_span_keeps_its_sound_in_sync(tmp_path):
     demo_videos.write_mp4(path, gradient_frames(75, 48, 64), 25, samples, 16000)
     (segment,) = media.iter_segments(path, fps=10, short_side=24, start_s=0.7, end_s=2.3)
     assert abs(np.argmax(np.abs(segment.waveform) > 0.3) / 16000 - 0.3) < 0.01
+
+
+def _segments(path, **kwargs):
+    return [(s.frames, s.waveform, s.start_s) for s in media.iter_segments(path, **kwargs)]
+
+
+def _assert_same_segments(a, b):
+    assert len(a) == len(b)
+    for (frames_a, wave_a, start_a), (frames_b, wave_b, start_b) in zip(a, b):
+        assert start_a == start_b and len(frames_a) == len(frames_b)
+        for frame_a, frame_b in zip(frames_a, frames_b):
+            np.testing.assert_array_equal(frame_a, frame_b)
+        np.testing.assert_array_equal(wave_a, wave_b)  # bit for bit
+
+
+@pytest.mark.parametrize("drain_chunks", [1, 1000])
+def test_queued_audio_gives_the_samples_of_frame_by_frame(tmp_path, monkeypatch, drain_chunks):
+    """Audio frames wait in a queue and are downmixed and resampled many at a time: the same chunks reach
+    the resampler, so the same samples come out, whether the queue is drained at every chunk (as frame by
+    frame) or only at the end."""
+    import media_factory
+
+    path = media_factory.write_media(tmp_path / "stereo.mp4", num_frames=150, fps=25, sample_rate=48000,
+                                     channels=2, tone_hz=300.0)
+    kwargs = dict(fps=10, short_side=24, max_clip_seconds=2.0)
+    default = _segments(path, **kwargs)
+    monkeypatch.setattr(media, "_DRAIN_SAMPLES", drain_chunks * media._RESAMPLE_CHUNK)
+    _assert_same_segments(_segments(path, **kwargs), default)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 1000])
+def test_pictures_made_in_batches_are_those_made_one_by_one(tone_video, monkeypatch, batch):
+    """Kept frames are scaled and given to `frame_fn` a few at a time: the same pictures, in order, in
+    the same segments, whatever the batch."""
+    kwargs = dict(fps=10, short_side=24, max_clip_seconds=0.7)
+    default = _segments(tone_video, **kwargs)
+    monkeypatch.setattr(media, "_PICTURE_BATCH_FRAMES", batch)
+    _assert_same_segments(_segments(tone_video, **kwargs), default)
+    assert [len(frames) for frames, _, _ in default] == [7, 7, 6]
+
+
+def test_decoded_frames_waiting_for_their_picture_are_bounded(tmp_path, monkeypatch):
+    """At most `_PICTURE_BATCH_FRAMES` decoded frames wait for their picture, and fewer large ones."""
+    waiting = []
+    original = media._FrameSampler.make_pictures
+
+    def make_pictures(self):
+        waiting.append(len(self._waiting))
+        original(self)
+
+    monkeypatch.setattr(media._FrameSampler, "make_pictures", make_pictures)
+    monkeypatch.setattr(media, "_PICTURE_BATCH_PIXELS", 64 * 48 * 3)  # 3 frames of the 64×48 video
+    path = write_video(tmp_path / "a.mp4", num_frames=50)
+    assert len(media.read_media(path, fps=25, short_side=24).frames) == 50
+    assert max(waiting) == 3
+
+
+def test_a_span_stops_decoding_at_its_end_though_audio_is_queued(tmp_path, monkeypatch):
+    """Decoding stops soon after a span's end once its audio is in, even while decoded audio frames
+    still wait in the queue (they are drained to see whether they cover the span)."""
+    monkeypatch.setattr(media, "_DRAIN_SAMPLES", 10**9)  # never drained by `push`
+    pushed = []
+    original = media._FrameSampler.push
+
+    def push(self, frame, time_s, duration_s):
+        pushed.append(time_s)
+        return original(self, frame, time_s, duration_s)
+
+    monkeypatch.setattr(media._FrameSampler, "push", push)
+    path = write_video(tmp_path / "long.mp4", num_frames=250, audio_seconds=10.0)  # 10 s
+    (segment,) = media.iter_segments(path, fps=10, short_side=24, start_s=1.0, end_s=2.0)
+    assert len(segment.frames) == 10 and len(segment.waveform) == 16000
+    assert max(pushed) < 3.0

@@ -30,3 +30,17 @@ def test_caption_is_optional():
     parsed = record_schema.parse_clip(record_schema.encode_clip(clip))
     assert parsed[record_schema.CAPTION].numpy() == b""
     assert int(parsed[record_schema.HAS_AUDIO]) == 1
+
+
+def test_parts_are_the_record_with_the_jpegs_not_copied():
+    """`encode_clip_parts` (what `prepare` writes) joins into `encode_clip`'s bytes, for JPEGs whose
+    lengths take one, two and three bytes of varint, and holds the JPEGs themselves."""
+    jpegs = [b"", b"a" * 127, b"b" * 128, b"c" * 16383, b"d" * 16384]
+    clip = record_schema.Clip(1, "a", "a.mp4", 0, 10**7, 10.0, jpegs, np.arange(5, dtype=np.float32), 16000, True)
+    parts = record_schema.encode_clip_parts(clip)
+    assert all(any(part is jpeg for part in parts) for jpeg in jpegs[1:])
+    serialized = b"".join(parts)
+    assert serialized == record_schema.encode_clip(clip)
+    parsed = record_schema.parse_clip(serialized)
+    assert parsed[record_schema.IMAGES].numpy().tolist() == jpegs
+    np.testing.assert_array_equal(parsed[record_schema.WAVEFORM].numpy(), np.arange(5, dtype=np.float32))

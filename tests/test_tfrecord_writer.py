@@ -37,3 +37,16 @@ def test_a_corrupted_record_is_detected_by_its_crc(tmp_path, where):
     path.write_bytes(bytes(data))
     with pytest.raises(tf.errors.DataLossError, match="corrupted record"):
         list(tf.data.TFRecordDataset(str(path)))
+
+
+def test_a_record_framed_from_parts_is_tensorflows_without_joining_them(tmp_path):
+    """`frame_parts` frames data given in parts (a clip's headers and JPEGs) without joining them: its
+    parts, written one after the other, are the bytes TensorFlow writes for the joined data."""
+    parts = [b"head", bytes(range(256)) * 40, b"", b"tail"]
+    jpeg = parts[1]
+    framed = tfrecord_writer.frame_parts(parts)
+    assert any(part is jpeg for part in framed)  # the large part itself, not a copy
+    path = tmp_path / "theirs.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(b"".join(parts))
+    assert b"".join(framed) == path.read_bytes() == tfrecord_writer.frame_record(b"".join(parts))

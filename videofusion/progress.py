@@ -11,8 +11,15 @@ import sys
 import time
 from typing import Iterable, Iterator, Optional
 
-import tqdm
 from absl import logging
+
+
+def _tqdm():
+    """tqdm's bar, imported only for a terminal: a run that logs to a file saves its import (about
+    30 ms of CPU time at every start of `prepare`)."""
+    import tqdm
+
+    return tqdm.tqdm
 
 
 def track(items: Iterable, desc: str, unit: str, total: Optional[int] = None) -> Iterator:
@@ -27,7 +34,7 @@ def track(items: Iterable, desc: str, unit: str, total: Optional[int] = None) ->
         except TypeError:  # generators, and tf.data datasets of unknown length
             total = None
     if sys.stderr.isatty():
-        yield from tqdm.tqdm(items, desc=desc, unit=unit, total=total)
+        yield from _tqdm()(items, desc=desc, unit=unit, total=total)
         return
     last_log = time.monotonic()
     done = 0
@@ -53,7 +60,7 @@ class RateProgress:
         self._total, self._desc, self._unit = total, desc, unit
         self._done, self._seconds = 0, 0.0
         self._started = self._last_log = time.monotonic()
-        self._bar = tqdm.tqdm(total=total, desc=desc, unit=unit) if sys.stderr.isatty() else None
+        self._bar = _tqdm()(total=total, desc=desc, unit=unit) if sys.stderr.isatty() else None
 
     def _rates(self) -> tuple:
         elapsed = max(time.monotonic() - self._started, 1e-9)

@@ -20,7 +20,7 @@ Example:
 
 import dataclasses
 import functools
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -78,9 +78,14 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
+def _header(number: int, length: int) -> bytes:
+    """The tag and length of a length-delimited protobuf field of `length` bytes."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+    return _header(number, len(payload)) + payload
 
 
 def _bytes_feature(*values: bytes) -> bytes:
@@ -100,8 +105,51 @@ def _map_entry(key: str, value: bytes) -> bytes:
     return _field(1, key.encode("utf-8")) + _field(2, value)
 
 
-def encode_clip(clip: Clip) -> bytes:
-    """Serializes `clip` as a SequenceExample (the bytes of one TFRecord)."""
+class _Parts:
+    """A message as a list of byte strings and their total length, nested without copying the large
+    ones (JPEGs, the waveform): each level adds a header in front. Joined once, at the end."""
+
+    def __init__(self):
+        self.parts, self.length = [], 0
+
+    def add(self, data: bytes) -> "_Parts":
+        self.parts.append(data)
+        self.length += len(data)
+        return self
+
+    def add_field(self, number: int, inner: "_Parts") -> "_Parts":
+        """`inner` as field `number` of this message."""
+        self.add(_header(number, inner.length))
+        self.parts += inner.parts
+        self.length += inner.length
+        return self
+
+
+def _image_list(jpegs: Sequence[bytes]) -> _Parts:
+    """FeatureList of one Feature{bytes_list{value: jpeg}} per frame."""
+    images = _Parts()
+    for jpeg in jpegs:
+        length = len(jpeg)
+        value = _header(1, length)  # BytesList.value
+        length += len(value)
+        bytes_list = _header(1, length)  # Feature.bytes_list
+        length += len(bytes_list)
+        images.add(_header(1, length) + bytes_list + value).add(jpeg)  # FeatureList.feature
+    return images
+
+
+def _feature_map(number: int, entries: dict) -> _Parts:
+    """Features/FeatureLists (field `number` of the SequenceExample): a map of key → `_Parts` value."""
+    features = _Parts()
+    for key, value in entries.items():
+        entry = _Parts().add(_field(1, key.encode("utf-8"))).add_field(2, value)
+        features.add_field(1, entry)
+    return _Parts().add_field(number, features)
+
+
+def encode_clip_parts(clip: Clip) -> List[bytes]:
+    """The bytes of `encode_clip` as consecutive parts (the JPEGs among them, not copied): what
+    `prepare` writes without joining them."""
     context = {
         LABEL_INDEX: _int_feature(clip.label_index),
         LABEL_TEXT: _bytes_feature(clip.label_text.encode("utf-8")),
@@ -114,13 +162,18 @@ def encode_clip(clip: Clip) -> bytes:
     }
     if clip.caption is not None:
         context[CAPTION] = _bytes_feature(clip.caption.encode("utf-8"))
-    feature_lists = {
-        IMAGES: b"".join(_field(1, _bytes_feature(jpeg)) for jpeg in clip.jpeg_frames),
-        WAVEFORM: _field(1, _float_feature(clip.waveform)),
-    }
-    features = b"".join(_field(1, _map_entry(k, v)) for k, v in context.items())
-    lists = b"".join(_field(1, _map_entry(k, v)) for k, v in feature_lists.items())
-    return _field(1, features) + _field(2, lists)
+    samples = _Parts().add(np.asarray(clip.waveform, dtype="<f4").tobytes())  # FloatList.value, packed
+    float_list = _Parts().add_field(1, samples)
+    waveform = _Parts().add_field(1, _Parts().add_field(2, float_list))  # FeatureList.feature(float_list)
+    lists = {IMAGES: _image_list(clip.jpeg_frames), WAVEFORM: waveform}
+    message = _feature_map(1, {key: _Parts().add(value) for key, value in context.items()})
+    second = _feature_map(2, lists)
+    return message.parts + second.parts
+
+
+def encode_clip(clip: Clip) -> bytes:
+    """Serializes `clip` as a SequenceExample (the bytes of one TFRecord)."""
+    return b"".join(encode_clip_parts(clip))
 
 
 # --- Parsing, with TensorFlow (imported here only: see above).

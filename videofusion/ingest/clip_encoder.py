@@ -18,7 +18,7 @@ Example:
 
 import dataclasses
 import os
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -80,9 +80,10 @@ def encode_bgr_jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
     return buffer.tobytes()
 
 
-def _segment_record(task: EncodeTask, segment: media.Media) -> bytes:
+def _segment_record(task: EncodeTask, segment: media.Media) -> List[bytes]:
+    """The clip record of `segment`, as `record_schema.encode_clip_parts` (the JPEGs not copied)."""
     start_s = (task.start or 0.0) + segment.start_s
-    return record_schema.encode_clip(
+    return record_schema.encode_clip_parts(
         record_schema.Clip(
             label_index=task.label_index,
             label_text=task.label,
@@ -103,7 +104,7 @@ def clip_records(task: EncodeTask) -> Iterator[Tuple[bytes, float]]:
     """`(serialized record, duration in seconds)` of each of `task`'s clips, as it is decoded: what
     `prepare` stores and `videofusion predict` feeds the SavedModel. Raises `media.MediaError`."""
     for segment in _segments(task, task.params):
-        yield _segment_record(task, segment), segment.duration_s
+        yield b"".join(_segment_record(task, segment)), segment.duration_s
 
 
 def encode_video(task: EncodeTask) -> EncodeResult:
@@ -111,10 +112,10 @@ def encode_video(task: EncodeTask) -> EncodeResult:
     clips, duration_s = 0, 0.0
     try:
         with open(task.chunk_path, "wb") as chunk:
-            for record, seconds in clip_records(task):
-                chunk.write(tfrecord_writer.frame_record(record))
+            for segment in _segments(task, task.params):
+                chunk.writelines(tfrecord_writer.frame_parts(_segment_record(task, segment)))
                 clips += 1
-                duration_s += seconds
+                duration_s += segment.duration_s
     except media.MediaError as error:
         os.remove(task.chunk_path)
         return EncodeResult(task.path, task.label, 0, 0.0, None, error.reason)
