@@ -264,10 +264,15 @@ def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key
     files_key, blocks_key, clips_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
     records = _selected(_read(tf.random.experimental.stateless_shuffle(tf.constant(files), files_key), len(files),
                               options.ignore_errors), selection)
-    shuffled = records.batch(_SHUFFLE_BUFFER).enumerate().map(
-        lambda index, block: tf.random.experimental.stateless_shuffle(
-            block, tf.random.experimental.stateless_fold_in(blocks_key, index))
-    ).unbatch()
+
+    def shuffled_block(index, block):
+        # The records taken out one by one in a shuffled order: each string copied once, where
+        # shuffling the block and `unbatch` copied each twice (0.25 ms of a core per clip of 360 KB).
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(block)[0]), tf.random.experimental.stateless_fold_in(blocks_key, index))
+        return tf.data.Dataset.from_tensor_slices(order).map(lambda position: block[position])
+
+    shuffled = records.batch(_SHUFFLE_BUFFER).enumerate().flat_map(shuffled_block)
     return shuffled.enumerate().map(
         lambda index, serialized: train_example(
             serialized, tf.random.experimental.stateless_fold_in(clips_key, index), options),

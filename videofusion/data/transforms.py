@@ -190,8 +190,13 @@ def audio_window(waveform: tf.Tensor, start_frame: tf.Tensor, spec: ClipSpec, nu
     else:
         period = tf.maximum(tf.cast(tf.round(tf.cast(num_available, tf.float32) * rate), tf.int32), 1)
         needed = period
-    padded = _pad_last_axis(waveform, needed)
-    window = tf.gather(padded, (first + tf.range(length)) % period, axis=-1)
+
+    def wrapped():  # past the end of the sound or of the frames: padded, looped
+        return tf.gather(_pad_last_axis(waveform, needed), (first + tf.range(length)) % period, axis=-1)
+
+    # The common case, a window inside both, is a slice (half the pipeline's audio cost of a gather).
+    inside = first + length <= tf.minimum(period, tf.shape(waveform)[-1])
+    window = tf.cond(inside, lambda: waveform[..., first : first + length], wrapped)
     return tf.ensure_shape(window, waveform.shape[:-1].concatenate([length]))
 
 
