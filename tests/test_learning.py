@@ -66,5 +66,6 @@ def test_fusion_model_knows_the_kind_it_sees_and_the_pitch_it_hears(small_demo, 
     folder, rows = small_demo
     kind_and_pitch = lambda label: "-".join(label.split("-")[::2])  # noqa: E731
     records = _prepare_relabelled(folder, rows, kind_and_pitch, "kind_pitch")
-    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 8)
+    # 10 epochs: 0.94 after 8 (three runs), once 0.90 beside other tests; 1.0 after 10 (three runs).
+    accuracy = _train_and_evaluate(records, str(tmp_path / "run"), 10)
     assert accuracy >= 0.9  # chance: 1/6
