@@ -120,7 +120,25 @@ def test_init_from_loads_the_pretrained_encoders(pretrained, agreeing_records, t
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
 
 
+def test_init_from_modalities_loads_only_their_encoders(pretrained, agreeing_records, tmp_path):
+    """`model.init_from_modalities=audio`: the pretrained audio encoder, the video encoder from scratch
+    (with the pretrained run's image size free to differ: only the loaded modality's fields must match)."""
+    workdir, pretrained_model = pretrained
+    config = train.resolve_data_config(_config(agreeing_records))
+    config.model.update(dict(init_from=workdir, init_from_modalities="audio"))
+    config.data.image_size = 24
+    run = train.start_run(config, str(tmp_path / "run"), strategy.make_distribution("default"))
+    loaded = {layer.name for layer in run.pretrained_layers}
+    assert {"audio_conv1", "audio_bn1", "audio_projection"} <= loaded
+    assert not any(name.startswith(("frame", "motion", "lstm", "video")) for name in loaded), loaded
+    for name in loaded:
+        for mine, theirs in zip(run.model.get_layer(name).weights, pretrained_model.get_layer(name).weights):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
+
+
 @pytest.mark.parametrize("change, named", [
+    ({"model.init_from_modalities": "text"}, "model.init_from_modalities='text': this run has no text encoder"),
+    ({"model.init_from_modalities": "smell"}, "model.init_from_modalities='smell': expected a comma-separated"),
     ({"model.embed_dim": 32}, "model.embed_dim=32 here but 16"),
     ({"data.image_size": 48}, "data.image_size=48 here but 32"),
     ({"model.modalities": "video,text"}, "no text encoder"),

@@ -99,6 +99,9 @@ def base_config() -> ml_collections.ConfigDict:
             # A `videofusion pretrain` run folder: `train` starts from its encoders (models/transfer.py),
             # frozen for train.backbone_frozen_epochs epochs (all of them with train.linear_probe).
             init_from="",
+            # The modalities whose encoders model.init_from loads (comma-separated; "": all of this run's);
+            # the others start new (e.g. "audio": the pretrained audio encoder, a video encoder from scratch).
+            init_from_modalities="",
         )
     )
     # The recipe (models/optimization.py): the reference trainers' AdamW + warmup + cosine + label smoothing.

@@ -11,8 +11,9 @@ normalisation; `ContrastiveScale` multiplies every unit vector by √s, s = 1 / 
 The loss is `training/contrastive.py`'s (it gathers the other replicas' clips under `tf.distribute`).
 The variant is the common core of the published audio-visual methods (AVID's cross-modal term, CLIP's
 learnt temperature and projection heads), not picked among alternatives by measurement: cross-modal
-pairs only (no within-modality views: the pipeline draws one view per clip per epoch), the pipeline's
-augmentations on both modalities, negatives from the batch (no memory queue). What it gives is in
+pairs only (no within-modality views: the pipeline draws one view per clip per epoch), the training
+augmentations on both modalities (the pipeline's and the first layers'), negatives from the batch (no
+memory queue). What it gives is in
 `benchmarks/bench_pretrain.py`'s table (README, "Few labels"); the alternatives are not measured yet.
 
 Example:

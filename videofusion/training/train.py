@@ -190,7 +190,7 @@ def start_run(config: ml_collections.ConfigDict, run_dir: str, distribution: str
 def _run_tokenizer(config, run_dir: str):
     """The caption tokenizer of a text model: the pretrained run's vocabulary with `model.init_from` (its
     text encoder's embeddings index it), else one learnt from the training captions."""
-    if config.model.init_from and modalities.TEXT in modalities.parse(config.model.modalities):
+    if config.model.init_from and modalities.TEXT in init_from_modalities(config):
         caption_tokenizer.save_vocabulary(caption_tokenizer.load_vocabulary(config.model.init_from), run_dir)
         return caption_tokenizer.tokenizer_for_run(config, run_dir)
     return caption_tokenizer.tokenizer_for_run(config, run_dir, build=True)
@@ -200,16 +200,33 @@ class InitFromError(ValueError):
     """`model.init_from` names a run this one cannot start from; the message says which field differs."""
 
 
+def init_from_modalities(config) -> tuple:
+    """The modalities whose encoders `model.init_from` loads: `model.init_from_modalities`, or all of
+    the run's; refuses (`InitFromError`) one the run does not have."""
+    chosen = modalities.parse(config.model.modalities)
+    if not config.model.get("init_from_modalities"):
+        return chosen
+    try:
+        loaded = modalities.parse(config.model.init_from_modalities, "model.init_from_modalities")
+    except ValueError as error:
+        raise InitFromError(str(error)) from error
+    extra = [name for name in loaded if name not in chosen]
+    if extra:
+        raise InitFromError(f"model.init_from_modalities={config.model.init_from_modalities!r}: this run has no "
+                            f"{', '.join(extra)} encoder (model.modalities={config.model.modalities!r})")
+    return loaded
+
+
 def check_init_from(config) -> None:
     """Refuses (`InitFromError`) a `model.init_from` that is not a finished `pretrain` run, lacks one of
-    this run's modalities, or differs in a field of `INIT_FROM_FIELDS`."""
+    the modalities it is to load (`init_from_modalities`), or differs in a field of `INIT_FROM_FIELDS`."""
     source = config.model.init_from
     where = f"model.init_from={source}"
     paths = run_folder.RunPaths(source)
     if not os.path.isfile(paths.model):
         raise InitFromError(f"{where}: no {paths.model}; run `videofusion pretrain --workdir {source}` first")
     theirs = config_lib.load_run_config(source)
-    chosen, pretrained = modalities.parse(config.model.modalities), modalities.parse(theirs.model.modalities)
+    chosen, pretrained = init_from_modalities(config), modalities.parse(theirs.model.modalities)
     missing = [name for name in chosen if name not in pretrained]
     if missing:
         raise InitFromError(f"{where}: model.modalities={config.model.modalities!r} but the run was pretrained "
@@ -227,8 +244,9 @@ def _init_from(model: keras.Model, config) -> List[keras.layers.Layer]:
     returns the layers loaded; refuses (`InitFromError`) a layer whose weights do not fit."""
     where = f"model.init_from={config.model.init_from}"
     paths = run_folder.RunPaths(config.model.init_from)
+    inputs = [name for modality in init_from_modalities(config) for name in modalities.INPUTS[modality]]
     try:
-        loaded, new = transfer.load_encoders(model, keras.models.load_model(paths.model, compile=False))
+        loaded, new = transfer.load_encoders(model, keras.models.load_model(paths.model, compile=False), inputs)
     except transfer.IncompatibleEncoderError as error:
         raise InitFromError(f"{where}: {error}") from error
     logging.info("%s: loaded %d layers (%s); new: %s", where, len(loaded), ", ".join(loaded), ", ".join(new))
