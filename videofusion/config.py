@@ -11,6 +11,7 @@ Example:
 ('cross_attention', 'auto')
 """
 
+import dataclasses
 import json
 import os
 
@@ -155,6 +156,18 @@ def base_config() -> ml_collections.ConfigDict:
         dict(split="test", batch_size=32, num_clips=1, num_crops=1, top_k=5)
     )
     return config
+
+
+def dataclass_from_section(cls, section):
+    """An instance of the dataclass `cls` whose every field is the same-named field of a config `section`.
+
+    >>> @dataclasses.dataclass
+    ... class Sizes:
+    ...     num_frames: int
+    >>> dataclass_from_section(Sizes, base_config().data)
+    Sizes(num_frames=8)
+    """
+    return cls(**{field.name: section[field.name] for field in dataclasses.fields(cls)})
 
 
 def demo_config(arg: str = "", epochs: int = 7) -> ml_collections.ConfigDict:

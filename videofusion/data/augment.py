@@ -21,6 +21,8 @@ import dataclasses
 
 import tensorflow as tf
 
+from videofusion import config as config_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
@@ -30,7 +32,7 @@ class Augmentation:
 
     @classmethod
     def from_config(cls, augment_config) -> "Augmentation":
-        return cls(**{f.name: augment_config[f.name] for f in dataclasses.fields(cls)})
+        return config_lib.dataclass_from_section(cls, augment_config)
 
     @property
     def num_uniforms(self) -> int:

@@ -34,6 +34,7 @@ import dataclasses
 import keras
 from keras import ops
 
+from videofusion import config as config_lib
 from videofusion.contract import log_mel
 from videofusion.models.layers import clip_uniforms
 
@@ -49,7 +50,7 @@ class SpecAugment:
 
     @classmethod
     def from_config(cls, augment_config) -> "SpecAugment":
-        return cls(**{f.name: augment_config[f.name] for f in dataclasses.fields(cls)})
+        return config_lib.dataclass_from_section(cls, augment_config)
 
     @property
     def active(self) -> bool:

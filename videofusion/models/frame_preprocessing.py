@@ -38,6 +38,7 @@ import math
 import keras
 from keras import ops
 
+from videofusion import config as config_lib
 from videofusion.models.layers import clip_uniforms
 
 _LOG_ASPECT_RANGE = (math.log(3 / 4), math.log(4 / 3))
@@ -56,7 +57,7 @@ class FrameAugment:
 
     @classmethod
     def from_config(cls, augment_config) -> "FrameAugment":
-        return cls(**{f.name: augment_config[f.name] for f in dataclasses.fields(cls)})
+        return config_lib.dataclass_from_section(cls, augment_config)
 
     @property
     def active(self) -> bool:
