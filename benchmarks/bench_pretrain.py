@@ -11,13 +11,17 @@ through the product's command line:
    `fused` (video and audio), each `scratch` (random start) and `finetuned` (`model.init_from` the
    pretrained run, `train.backbone_frozen_epochs` 2 of them frozen, then at
    `train.backbone_learning_rate_scale` 0.3); `--epochs` epochs at f = 1, `--few_label_epochs` below.
-3. `probe`: at each fraction, the linear probe (`train.linear_probe`: encoders frozen, concat fusion, only
+3. `selftrained`, at each fraction below 1: `video` and `fused` fine-tuned as above, with the labels
+   of the other training clips from the `fused_finetuned` row of that fraction (`train.pseudo_labels_from`,
+   its most confident half: `train.pseudo_label_fraction` 0.5).
+4. `probe`: at each fraction, the linear probe (`train.linear_probe`: encoders frozen, concat fusion, only
    the heads trained) on the pretrained encoders and on the random ones.
 
 Every row is evaluated on the test split (`videofusion evaluate`; its metrics.json's accuracy). The goal
 (issue 21): with 10 % of the labels, fine-tuning closes at least half of the gap between scratch at 10 %
 and scratch at 100 %, for video and for fused; the probe on pretrained encoders beats the one on
-random encoders by a wide margin. `gap_closed_<modality>_<fraction>` reports that share.
+random encoders by a wide margin. `gap_closed_<modality>_<fraction>` reports that share for the fine-tuned
+rows, `gap_closed_<modality>_selftrained_<fraction>` for the self-trained ones.
 
 Steps, under `--work_dir`: `raw/` (the set, unless its manifest is there), `records/` (`prepare --fps 10
 --short-side 48`, unless done), `runs/<row>/`. Figures go to the last line (JSON) and, with `--output`,
@@ -64,6 +68,9 @@ _PRETRAIN_EPOCHS = flags.DEFINE_integer("pretrain_epochs", 50, "Epochs of `video
 _EPOCHS = flags.DEFINE_integer("epochs", 8, "Training epochs of the rows with every label.")
 _FEW_LABEL_EPOCHS = flags.DEFINE_integer("few_label_epochs", 25, "Training epochs of the rows with fewer labels.")
 _FRACTIONS = flags.DEFINE_list("fractions", ["0.05", "0.1", "1.0"], "data.labeled_fraction values.")
+_PRETRAIN_CONFIG = flags.DEFINE_list(
+    "pretrain_config", [], "Config overrides of the `pretrain` run, e.g. pretrain.views_per_clip=1 (the variant "
+    "measured; the experiment's settings by default).")
 
 
 def cli(*args: str) -> None:
@@ -110,21 +117,46 @@ def train_row(name: str, records: str, runs: str, fraction: float, extra: List[s
         f"--config.data.labeled_fraction={fraction}", *extra)
     cli("evaluate", "--workdir", run_dir, "--split", "test")
     with open(os.path.join(run_dir, evaluate.METRICS_FILE), encoding="utf-8") as f:
-        accuracy = json.load(f)["accuracy"]
-    logging.info("%s: test accuracy %.3f (%.0f s)", name, accuracy, time.perf_counter() - start)
-    return accuracy
+        metrics = json.load(f)
+    factors = factor_accuracies(metrics)
+    logging.info("%s: test accuracy %.3f, digit %.3f, direction %.3f (%.0f s)", name, metrics["accuracy"],
+                 factors["digit"], factors["direction"], time.perf_counter() - start)
+    return {"accuracy": metrics["accuracy"], **factors}
+
+
+def factor_accuracies(metrics: Dict) -> Dict[str, float]:
+    """The share of test clips whose predicted class has the right digit, and the right direction, from an
+    evaluation's confusion matrix (labels `<digit>-<direction>`).
+
+    >>> factor_accuracies({"labels": ["1-left", "2-left", "1-right"], "confusion_matrix": [[1, 1, 0], [0, 0, 0],
+    ...                    [2, 0, 0]]})
+    {'digit': 0.75, 'direction': 0.5}
+    """
+    labels = [label.split("-") for label in metrics["labels"]]
+    matrix = metrics["confusion_matrix"]
+    total = sum(map(sum, matrix))
+    return {factor: sum(count for i, row in enumerate(matrix) for j, count in enumerate(row)
+                        if labels[i][axis] == labels[j][axis]) / total
+            for axis, factor in enumerate(("digit", "direction"))}
+
+
+def add_row(figures: Dict, row: str, measured: Dict[str, float]) -> None:
+    """`figures[row]` = the row's accuracy; `figures[row + "_digit"]`, `[row + "_direction"]` its factors'."""
+    figures[row] = measured["accuracy"]
+    figures.update({f"{row}_{factor}": round(measured[factor], 3) for factor in ("digit", "direction")})
 
 
 def run(work_dir: str) -> Dict:
     records = ensure_data(work_dir, _NUM_TRAIN.value)
     runs = os.path.join(work_dir, "runs")
-    figures: Dict = {"classes": len(agreement_set.LABELS),
+    figures: Dict = {"classes": len(agreement_set.LABELS), "pretrain_config": _PRETRAIN_CONFIG.value,
                      "test_clips": prepared_folder.read_dataset_info(records)[prepared_folder.COUNTS]["test"]}
     pretrained, random = os.path.join(runs, "pretrain"), os.path.join(runs, "pretrain_random")
     for run_dir, epochs in ((pretrained, _PRETRAIN_EPOCHS.value), (random, 0)):
         shutil.rmtree(run_dir, ignore_errors=True)
         start = time.perf_counter()
-        cli("pretrain", *common_flags(records), "--workdir", run_dir, f"--config.pretrain.epochs={epochs}")
+        cli("pretrain", *common_flags(records), "--workdir", run_dir, f"--config.pretrain.epochs={epochs}",
+            *(f"--config.{override}" for override in _PRETRAIN_CONFIG.value))
         figures[f"{os.path.basename(run_dir)}_s"] = round(time.perf_counter() - start)
         figures.update({f"{os.path.basename(run_dir)}_test_{key}": value
                         for key, value in test_retrieval(run_dir, records).items()})
@@ -134,26 +166,38 @@ def run(work_dir: str) -> Dict:
     for fraction in map(float, _FRACTIONS.value):
         for modality, modalities in MODALITIES.items():
             for start, extra in (("scratch", []), ("finetuned", finetune)):
-                figures[f"{modality}_{start}_{fraction:g}"] = train_row(
+                add_row(figures, f"{modality}_{start}_{fraction:g}", train_row(
                     f"{modality}_{start}_{fraction:g}", records, runs, fraction,
-                    [f"--config.model.modalities={modalities}", *extra])
+                    [f"--config.model.modalities={modalities}", *extra]))
+        if fraction < 1:  # self-training: the fused fine-tuned row labels the clips whose label is left out
+            teacher = os.path.join(runs, f"fused_finetuned_{fraction:g}")
+            for modality, modalities in MODALITIES.items():
+                add_row(figures, f"{modality}_selftrained_{fraction:g}", train_row(
+                    f"{modality}_selftrained_{fraction:g}", records, runs, fraction,
+                    [f"--config.model.modalities={modalities}", *finetune,
+                     f"--config.train.pseudo_labels_from={teacher}"]))
         for encoders, source in (("pretrained", pretrained), ("random", random)):
-            figures[f"probe_{encoders}_{fraction:g}"] = train_row(
+            add_row(figures, f"probe_{encoders}_{fraction:g}", train_row(
                 f"probe_{encoders}_{fraction:g}", records, runs, fraction,
                 [f"--config.model.init_from={source}", "--config.train.linear_probe=true",
-                 "--config.model.fusion=concat"])
+                 "--config.model.fusion=concat"]))
     fractions = list(map(float, _FRACTIONS.value))
     for few in (f for f in fractions if f < 1 and 1.0 in fractions):
         for modality in MODALITIES:
             gap = figures[f"{modality}_scratch_1"] - figures[f"{modality}_scratch_{few:g}"]
-            gained = figures[f"{modality}_finetuned_{few:g}"] - figures[f"{modality}_scratch_{few:g}"]
-            figures[f"gap_closed_{modality}_{few:g}"] = round(gained / gap, 3) if gap > 0 else None
+            for start, suffix in (("finetuned", ""), ("selftrained", "_selftrained")):
+                gained = figures[f"{modality}_{start}_{few:g}"] - figures[f"{modality}_scratch_{few:g}"]
+                figures[f"gap_closed_{modality}{suffix}_{few:g}"] = round(gained / gap, 3) if gap > 0 else None
     return figures
+
+
+ROWS = ("video_scratch", "video_finetuned", "video_selftrained", "fused_scratch", "fused_finetuned",
+        "fused_selftrained", "probe_pretrained", "probe_random")
 
 
 def table(figures: Dict) -> str:
     """The Markdown report of `figures`."""
-    fractions = sorted({float(key.rsplit("_", 1)[1]) for key in figures if key.startswith("video_scratch_")})
+    fractions = sorted({float(key.split("_")[2]) for key in figures if key.startswith("video_scratch_")})
     lines = [
         "# Pretraining benchmark",
         "",
@@ -164,14 +208,20 @@ def table(figures: Dict) -> str:
         f"Test accuracy on the agreement set ({figures['classes']} classes, chance {1 / figures['classes']:.3f}; "
         f"{figures['test_clips']} test clips):",
         "",
-        "| labels | video scratch | video fine-tuned | fused scratch | fused fine-tuned | linear probe, pretrained "
-        "| linear probe, random |",
-        "|---|---|---|---|---|---|---|",
+        "| labels | video scratch | video fine-tuned | video self-trained | fused scratch | fused fine-tuned "
+        "| fused self-trained | linear probe, pretrained | linear probe, random |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in fractions:
-        cells = [figures.get(f"{row}_{f:g}") for row in ("video_scratch", "video_finetuned", "fused_scratch",
-                                                          "fused_finetuned", "probe_pretrained", "probe_random")]
+        cells = [figures.get(f"{row}_{f:g}") for row in ROWS]
         lines.append(f"| {f:.0%} | " + " | ".join("–" if c is None else f"{c:.3f}" for c in cells) + " |")
+    lines += ["", "The same rows, the share of test clips right in the digit / in the direction (chance 0.1 / 0.5):",
+              "", "| labels | video scratch | video fine-tuned | video self-trained | fused scratch "
+              "| fused fine-tuned | fused self-trained | linear probe, pretrained | linear probe, random |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for f in fractions:
+        cells = [(figures.get(f"{row}_{f:g}_digit"), figures.get(f"{row}_{f:g}_direction")) for row in ROWS]
+        lines.append(f"| {f:.0%} | " + " | ".join("–" if d is None else f"{d:.2f} / {r:.2f}" for d, r in cells) + " |")
     lines += ["", "Cross-modal retrieval on the test clips (recall@1 / @5; chance at 1: "
               f"{figures['retrieval_chance_at_1']}):", "", "| encoders | audio→video | video→audio |", "|---|---|---|"]
     for name in ("pretrain", "pretrain_random"):

@@ -92,6 +92,37 @@ def test_training_input_is_reproducible_from_the_seed(demo_records):
     assert not np.array_equal(first[0][0][tensors.FRAMES], first[2][0][tensors.FRAMES])
 
 
+def test_views_of_a_clip_follow_each_other_share_its_id_and_draw_their_own_clips(demo_records):
+    def epoch(views, batch_size):
+        options = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1), views_per_clip=views)
+        batches = as_numpy(pipeline.training_epochs(demo_records, options, batch_size, seed=3).take(
+            12 * views // batch_size))
+        return {key: np.concatenate([f[key] for f, _ in batches]) for key in batches[0][0]}
+
+    single, paired = epoch(1, 3), epoch(2, 4)
+    ids = paired[tensors.CLIP_ID]
+    assert len(ids) == 24 and (ids[0::2] == ids[1::2]).all()  # each clip's two views, one after the other
+    assert len(set(ids.tolist())) == 12 and ids.max() < 2 ** 24
+    np.testing.assert_array_equal(single[tensors.CLIP_ID], ids[0::2])
+    for key in (tensors.FRAMES, tensors.FRAME_MASK, tensors.WAVEFORM):  # view 0: the one-view example
+        np.testing.assert_array_equal(single[key], paired[key][0::2])
+    differs = [not np.array_equal(paired[tensors.FRAMES][i], paired[tensors.FRAMES][i + 1]) for i in range(0, 24, 2)]
+    assert sum(differs) >= 6  # the second view draws its own stride, start and square
+
+
+def test_training_reads_only_the_clips_it_is_given_labels_for_and_with_those_labels(demo_records):
+    records = tf.data.TFRecordDataset(prepared_folder.shard_files(demo_records, "train"))
+    identities = [record_schema.parse_identity(serialized) for serialized in records][:3]
+    keys = [record_schema.clip_key(i[record_schema.FILENAME].numpy().decode(), str(int(i[record_schema.START_US])))
+            for i in identities]
+    given = {key: (int(i[record_schema.LABEL_INDEX]) + 5) % 12 for key, i in zip(keys, identities)}  # not theirs
+    options = pipeline.PipelineOptions(SPEC, clip_labels=tuple(given.items()))
+    features, labels = next(iter(pipeline.training_epochs(demo_records, options, batch_size=8, seed=0)))
+    ids = tf.strings.to_hash_bucket_fast(tf.constant(keys), 2 ** 24).numpy().tolist()
+    assert sorted(zip(features[tensors.CLIP_ID].numpy().tolist(), labels.numpy().tolist())) == sorted(
+        zip(ids, given.values()))  # one pass: those three clips, each with the label given
+
+
 def test_eval_views_carry_their_video_and_are_deterministic(demo_records):
     options = pipeline.PipelineOptions(SPEC, num_clips=2, num_crops=3)
 

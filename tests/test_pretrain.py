@@ -249,6 +249,16 @@ split = np.concatenate([t.numpy() for t in strategy.experimental_local_results(p
 local = np.concatenate([loss.call(None, tf.constant(embeddings[i:i + 4])).numpy() for i in (0, 4)])
 np.testing.assert_allclose(split, whole, rtol=1e-5)
 assert not np.allclose(local, whole)  # without the gathering, each replica would see only its 4 clips
+# Two views per clip, one of them on the other replica for clips 1 and 2: their ids are gathered too.
+views = tf.constant([0, 1, 2, 3, 1, 2, 4, 5], tf.float32)
+paired = CrossModalInfoNCE(within_modal_weight=1.0)
+whole = paired.call(views, tf.constant(embeddings)).numpy()
+id_halves = strategy.experimental_distribute_values_from_function(
+    lambda context: views[4 * context.replica_id_in_sync_group:][:4])
+per_replica = strategy.run(paired.call, args=(id_halves, halves))
+split = np.concatenate([t.numpy() for t in strategy.experimental_local_results(per_replica)])
+np.testing.assert_allclose(split, whole, rtol=1e-5)
+assert not np.allclose(whole, loss.call(None, tf.constant(embeddings)).numpy())
 print("ok")
 """
 

@@ -54,9 +54,29 @@ def test_contrastive_loss_rewards_each_clip_picking_its_own_pair():
     aligned = np.stack([unit(audio), unit(audio + 0.1 * rng.normal(size=audio.shape))], axis=1)
     shuffled = np.stack([aligned[:, 0], aligned[::-1, 1]], axis=1)
     loss = contrastive.CrossModalInfoNCE()
-    assert float(loss(np.zeros(6), aligned)) < 0.1 < float(loss(np.zeros(6), shuffled))
+    assert float(loss(np.arange(6), aligned)) < 0.1 < float(loss(np.arange(6), shuffled))
     three = np.stack([aligned[:, 0], aligned[:, 1], aligned[:, 0]], axis=1)  # three modalities: three pairs
-    assert float(loss(np.zeros(6), three)) < 0.1
+    assert float(loss(np.arange(6), three)) < 0.1
+
+
+def test_contrastive_loss_pairs_the_views_of_a_clip_by_its_id():
+    rng = np.random.default_rng(1)
+    unit = lambda x: 5 * x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
+    clips = unit(rng.normal(size=(4, 8)))
+    # Two views per clip (rows 2i, 2i + 1), audio and video alike: views of a clip agree, clips differ.
+    embeddings = np.repeat(np.stack([clips, clips], axis=1), 2, axis=0).astype("float32")
+    views = np.repeat(np.arange(4), 2)
+    plain, within = contrastive.CrossModalInfoNCE(), contrastive.CrossModalInfoNCE(within_modal_weight=1.0)
+    # A clip's other view is a positive too; taken for another clip, it would cost log 2.
+    assert float(plain(views, embeddings)) < 0.01
+    np.testing.assert_allclose(float(plain(np.arange(8), embeddings)), np.log(2), rtol=1e-3)
+    assert float(within(views, embeddings)) < 0.01
+    # Each view's video must find its other view's video, not another clip's.
+    swapped = embeddings.copy()
+    swapped[1::2, 1] = swapped[1::2, 1][::-1]  # the second views' videos shuffled among the clips
+    assert float(within(views, swapped)) > float(plain(views, swapped)) + 1.0
+    # One view per clip: no within-modality term.
+    np.testing.assert_allclose(float(within(np.arange(8), swapped)), float(plain(np.arange(8), swapped)), rtol=1e-6)
 
 
 def test_recall_at_k_counts_ties_against_the_own_clip():

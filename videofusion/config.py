@@ -137,6 +137,11 @@ def base_config() -> ml_collections.ConfigDict:
             # Train only what is not loaded from model.init_from (the heads, and fusion layers if any):
             # the linear probe of a pretrained representation.
             linear_probe=False,
+            # Self-training (training/pseudo_labels.py): a trained run with the same labels (e.g. a fused one
+            # fine-tuned on the few labels) labels the training clips that have no label here, and the
+            # pseudo_label_fraction of them it is most confident of join the labeled ones.
+            pseudo_labels_from="",
+            pseudo_label_fraction=0.5,
         )
     )
     # `videofusion pretrain` (training/pretrain.py): the encoders of config.model learn from the agreement of
@@ -150,6 +155,11 @@ def base_config() -> ml_collections.ConfigDict:
             weight_decay=0.0,
             projection_dim=64,
             temperature=0.1,  # learnt from this start
+            # Examples per clip in a batch (batch_size counts examples): each view its own stride, start
+            # and square, its audio window starting with its frames; the views of a clip are positives of
+            # each other in the cross-modal term, and in the within-modality term when its weight is > 0.
+            views_per_clip=1,
+            within_modal_weight=0.0,
         )
     )
     config.eval = ml_collections.ConfigDict(

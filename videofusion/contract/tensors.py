@@ -12,6 +12,9 @@ AUDIO_PRESENT = "audio_present"  # float32 [batch, 1]: 0 when the clip's audio w
 TOKENS = "tokens"  # int32 [batch, text_length]: caption token ids, 0 = padding
 FRAME_MASK = "frame_mask"  # float32 [batch, num_frames]: 1 for a real frame, 0 for padding
 VIDEO_ID = "video_id"  # int64 [batch]: which video an evaluation view comes from (not a model input)
+# int64 [batch]: which clip a training example comes from, a hash of its identity in [0, 2**24) (so that
+# float32 holds it exactly); the views of one clip share it (`views_per_clip`; not a model input)
+CLIP_ID = "clip_id"
 
 # Model outputs.
 CLASSES = "classes"  # float32 [batch, classes]: probabilities; auxiliary heads are "aux_<modality>"

@@ -71,6 +71,13 @@ class PipelineOptions:
     clips: str = LABELED_CLIPS  # or ALL_CLIPS: unlabeled clips too (pretraining)
     labeled_keys: Optional[Tuple[str, ...]] = None  # the train clips that keep their label (`labeled_subset`)
     audio_input: str = tensors.WAVEFORM  # or tensors.MEL: the log-mel, for a run from before 0.4.0
+    # Training examples per clip and pass: each view draws its own stride, start and square (pretraining's
+    # within-clip views); a clip's views follow each other in the batches and share its `clip_id`.
+    views_per_clip: int = 1
+    # The train clips to train on, each with the label to train it with (self-training: the labeled clips
+    # and those a teacher labelled, `training/pseudo_labels.py`); the others are left out. Supersedes
+    # `labeled_keys` and the records' labels in the train split.
+    clip_labels: Optional[Tuple[Tuple[str, int], ...]] = None
 
     @classmethod
     def from_config(cls, config, tokenizer=None, model=None) -> "PipelineOptions":
@@ -157,14 +164,65 @@ def _train_audio(waveform, start, num_available, spec: ClipSpec) -> tuple:
     return window, transforms.audio_present(window)
 
 
-def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions):
-    """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw."""
+def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions,
+                  labels: Optional[Callable] = None):
+    """One serialized clip → (features, label) for training; `seed` (`[2]` int64) fixes every draw.
+    `labels` (`clip_label_lookup`): the label comes from it, not from the record."""
+    return _example_of(record_schema.parse_clip(serialized), seed, options, labels)
+
+
+def train_views(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions,
+                labels: Optional[Callable] = None):
+    """One serialized clip → `options.views_per_clip` training examples (features, labels), leading axis
+    views: view 0 is `train_example`'s with `seed`, view v draws from `seed` folded with v."""
+    parsed = record_schema.parse_clip(serialized)
+    views = [_example_of(parsed, seed if v == 0 else tf.random.experimental.stateless_fold_in(seed, v), options,
+                         labels)
+             for v in range(options.views_per_clip)]
+    return tf.nest.map_structure(lambda *parts: tf.stack(parts), *views)
+
+
+def _key(parsed: dict) -> tf.Tensor:
+    return record_schema.clip_key(parsed[record_schema.FILENAME], tf.strings.as_string(parsed[record_schema.START_US]))
+
+
+def clip_id(parsed: dict) -> tf.Tensor:
+    """`tensors.CLIP_ID` of a parsed clip: a hash of its `record_schema.clip_key` in [0, 2**24)."""
+    return tf.strings.to_hash_bucket_fast(_key(parsed), 2 ** 24)
+
+
+def clip_label_lookup(options: PipelineOptions) -> Optional[Callable]:
+    """`options.clip_labels` as a function, clip key tensor → its label (-1 for a clip left out), or None
+    without them.
+
+    The keys are matched by a 62-bit hash in a sorted constant (no lookup-table resource: TensorFlow 2.21's
+    map-and-batch fusion fails with "batch_size must be greater than zero" on a map that captures one
+    inside `flat_map`).
+    """
+    if options.clip_labels is None:
+        return None
+    keys, labels = zip(*options.clip_labels) if options.clip_labels else (("",), (record_schema.UNLABELED_INDEX,))
+    hashes = tf.strings.to_hash_bucket_fast(tf.constant(keys, tf.string), 2 ** 62).numpy()
+    order = hashes.argsort()
+    sorted_hashes = tf.constant(hashes[order], tf.int64)
+    sorted_labels = tf.constant([labels[i] for i in order], tf.int64)
+
+    def lookup(key: tf.Tensor) -> tf.Tensor:
+        wanted = tf.strings.to_hash_bucket_fast(key, 2 ** 62)
+        index = tf.minimum(tf.searchsorted(sorted_hashes, wanted[tf.newaxis])[0], tf.size(sorted_hashes) - 1)
+        found = tf.gather(sorted_hashes, index) == wanted
+        return tf.where(found, tf.gather(sorted_labels, index), tf.constant(record_schema.UNLABELED_INDEX, tf.int64))
+
+    return lookup
+
+
+def _example_of(parsed: dict, seed: tf.Tensor, options: PipelineOptions,
+                labels: Optional[Callable]):
     spec, aug = options.spec, options.augmentation
     if options.audio_input != tensors.WAVEFORM:
         raise ValueError(f"training takes the audio window ({tensors.WAVEFORM}); audio_input="
                          f"{options.audio_input!r} is for evaluating runs from before 0.4.0")
     u = augment.draw_uniforms(seed, aug)  # [stride, start, square's place]
-    parsed = record_schema.parse_clip(serialized)
     jpegs = parsed[record_schema.IMAGES]
     num_available = tf.shape(jpegs)[0]
     stride = augment.random_stride(u[0], spec.stride, aug.stride_jitter)
@@ -176,10 +234,12 @@ def train_example(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptio
         tensors.FRAME_MASK: mask,
         tensors.WAVEFORM: window,
         tensors.AUDIO_PRESENT: present,
+        tensors.CLIP_ID: clip_id(parsed),
     }
     if options.tokenizer is not None:
         features[tensors.TOKENS] = options.tokenizer(parsed[record_schema.CAPTION])
-    return features, parsed[record_schema.LABEL_INDEX]
+    label = parsed[record_schema.LABEL_INDEX] if labels is None else labels(_key(parsed))
+    return features, label
 
 
 def eval_examples(serialized: tf.Tensor, video_id: tf.Tensor, options: PipelineOptions):
@@ -221,13 +281,17 @@ def _read(files, num_files: int, ignore_errors: bool) -> tf.data.Dataset:
     )
 
 
-def clip_selection(data_dir: str, split: str, options: PipelineOptions) -> Optional[Callable]:
+def clip_selection(data_dir: str, split: str, options: PipelineOptions,
+                   labels: Optional[Callable] = None) -> Optional[Callable]:
     """`serialized clip -> bool tensor`: whether the pipeline reads the clip, or None to read them all
-    (nothing to leave out: no record's context is parsed)."""
+    (nothing to leave out: no record's context is parsed). With `labels` (`clip_label_lookup`), in the train
+    split: the clips it has a label for."""
     if options.clips == ALL_CLIPS:
         return None
     if options.clips != LABELED_CLIPS:
         raise ValueError(f"PipelineOptions.clips={options.clips!r} is not one of {LABELED_CLIPS}, {ALL_CLIPS}")
+    if labels is not None and split == "train":
+        return lambda serialized: labels(_key(record_schema.parse_identity(serialized))) >= 0
     if options.labeled_keys is not None and split == "train":
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(options.labeled_keys, tf.string),
@@ -235,9 +299,7 @@ def clip_selection(data_dir: str, split: str, options: PipelineOptions) -> Optio
             default_value=0)
 
         def kept(serialized):
-            identity = record_schema.parse_identity(serialized)
-            return table.lookup(record_schema.clip_key(
-                identity[record_schema.FILENAME], tf.strings.as_string(identity[record_schema.START_US]))) > 0
+            return table.lookup(_key(record_schema.parse_identity(serialized))) > 0
 
         return kept
     if not fileio.isfile(os.path.join(data_dir, prepared_folder.DATASET_FILE)):  # bare shards: all labeled
@@ -254,7 +316,8 @@ def _selected(records: tf.data.Dataset, selection: Optional[Callable]) -> tf.dat
 
 
 def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key: tf.Tensor,
-                selection: Optional[Callable] = None) -> tf.data.Dataset:
+                selection: Optional[Callable] = None,
+                labels: Optional[Callable] = None) -> tf.data.Dataset:
     """One pass of training batches over `files`, in an order and with draws fixed by `key` (`[2]` int).
 
     The files are shuffled, their records interleaved, and blocks of `_SHUFFLE_BUFFER` records shuffled;
@@ -273,11 +336,13 @@ def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key
         return tf.data.Dataset.from_tensor_slices(order).map(lambda position: block[position])
 
     shuffled = records.batch(_SHUFFLE_BUFFER).enumerate().flat_map(shuffled_block)
-    return shuffled.enumerate().map(
-        lambda index, serialized: train_example(
-            serialized, tf.random.experimental.stateless_fold_in(clips_key, index), options),
+    example = train_example if options.views_per_clip == 1 else train_views
+    examples = shuffled.enumerate().map(
+        lambda index, serialized: example(serialized, tf.random.experimental.stateless_fold_in(clips_key, index),
+                                          options, labels),
         num_parallel_calls=tf.data.AUTOTUNE,
-    ).batch(batch_size)
+    )
+    return (examples if options.views_per_clip == 1 else examples.unbatch()).batch(batch_size)
 
 
 def _pass_key(seed: Optional[int], epoch: tf.Tensor) -> tf.Tensor:
@@ -290,9 +355,10 @@ def training_epochs(data_dir: str, options: PipelineOptions, batch_size: int, se
     epoch, and so on, each pass fixed by (`seed`, its epoch): a run resumed at epoch k gets the batches
     that epoch k of an uninterrupted run got. An epoch's last batch may be smaller."""
     files = _shard_files(data_dir, "train", options)
-    selection = clip_selection(data_dir, "train", options)
+    labels = clip_label_lookup(options)
+    selection = clip_selection(data_dir, "train", options, labels)
     return _without_autotune_thread(tf.data.Dataset.counter(first_epoch).flat_map(
-        lambda epoch: _train_pass(files, options, batch_size, _pass_key(seed, epoch), selection)
+        lambda epoch: _train_pass(files, options, batch_size, _pass_key(seed, epoch), selection, labels)
     ).prefetch(tf.data.AUTOTUNE))
 
 
@@ -313,10 +379,11 @@ def make_dataset(
     view of every video, in a fixed order (the last batch may be smaller).
     """
     files = _shard_files(data_dir, split, options)
-    selection = clip_selection(data_dir, split, options)
+    labels = clip_label_lookup(options) if training else None
+    selection = clip_selection(data_dir, split, options, labels)
     if training:
         dataset = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(
-            lambda draw: _train_pass(files, options, batch_size, _pass_key(seed, draw), selection)
+            lambda draw: _train_pass(files, options, batch_size, _pass_key(seed, draw), selection, labels)
         )
     else:
         dataset = _selected(_read(files, len(files), options.ignore_errors), selection).enumerate().map(

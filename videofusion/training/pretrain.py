@@ -93,12 +93,17 @@ class RetrievalValidation(keras.callbacks.Callback):
         }
 
 
+class ViewsError(ValueError):
+    """`pretrain.views_per_clip` does not divide the batch."""
+
+
 def _datasets(config, options, distribution, batch_size: int):
     all_clips = dataclasses.replace(options, clips=pipeline.ALL_CLIPS)  # the labels are unused: any clip
+    views = dataclasses.replace(all_clips, views_per_clip=config.pretrain.views_per_clip)
 
     def train_from(epoch: int) -> tf.data.Dataset:
         return distribution.prepare_dataset(pipeline.training_epochs(
-            config.data.dir, all_clips, batch_size, config.train.seed, first_epoch=epoch))
+            config.data.dir, views, batch_size, config.train.seed, first_epoch=epoch))
 
     try:
         val = pipeline.make_dataset(config.data.dir, "val", all_clips, config.eval.batch_size, training=False)
@@ -121,18 +126,22 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
         tokenizer = caption_tokenizer.tokenizer_for_run(config, run_dir, build=True)
         options = pipeline.PipelineOptions.from_config(config, tokenizer)
         batch_size = config.pretrain.batch_size * distribution.replicas
+        views = config.pretrain.views_per_clip
+        if views < 1 or config.pretrain.batch_size % views:
+            raise ViewsError(f"pretrain.views_per_clip={views} must be 1 or more and divide "
+                             f"pretrain.batch_size={config.pretrain.batch_size} (a clip's views share a batch)")
         train_from, val = _datasets(config, options, distribution, batch_size)
         clips = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.COUNTS]["train"]
-        steps = optimization.steps_per_epoch(clips, batch_size)
-        logging.info("Pretraining on %d training clips (labels unused), global batch %d: %d steps per epoch",
-                     clips, batch_size, steps)
+        steps = optimization.steps_per_epoch(clips * views, batch_size)
+        logging.info("Pretraining on %d training clips (labels unused), %d view(s) each, global batch %d: "
+                     "%d steps per epoch", clips, views, batch_size, steps)
         with distribution.scope():
             model = distribution.prepare_model(pretraining.build_pretraining_model(
                 config.model, train.input_shapes(config, options.spec), config.pretrain.projection_dim,
                 config.pretrain.temperature, FrameAugment.from_config(config.augment),
                 SpecAugment.from_config(config.augment), seed=config.train.seed))
             model.compile(optimizer=optimization.make_optimizer(recipe(config), steps),
-                          loss={pretraining.EMBEDDINGS: contrastive.CrossModalInfoNCE()},
+                          loss={pretraining.EMBEDDINGS: contrastive.CrossModalInfoNCE(config.pretrain.within_modal_weight)},
                           jit_compile=train.JIT_COMPILE[str(config.train.jit_compile).lower()])
         paths = run_folder.RunPaths(run_dir)
         config_lib.save_run_config(config, run_dir)
@@ -142,6 +151,14 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     logging.info("Saved %s (temperature %.4f)", paths.model,
                  model.get_layer(pretraining.SCALE_LAYER).current_temperature())
     return model
+
+
+def clip_id_targets(dataset: tf.data.Dataset, model: keras.Model) -> tf.data.Dataset:
+    """Training batches → (the features `model` takes, each clip's `tensors.CLIP_ID` as the target of the
+    loss, which pairs the views of a clip by it; the labels are unused)."""
+    inputs = tuple(model.input)
+    return dataset.map(lambda features, labels: ({k: features[k] for k in inputs},
+                                                 {pretraining.EMBEDDINGS: features[tensors.CLIP_ID]}))
 
 
 def _fit(model, config, paths: run_folder.RunPaths, train_from, val, steps: int) -> None:
@@ -157,7 +174,7 @@ def _fit(model, config, paths: run_folder.RunPaths, train_from, val, steps: int)
     os.makedirs(paths.checkpoints, exist_ok=True)
     callbacks = [*measured, keras.callbacks.TensorBoard(paths.tensorboard),
                  callbacks_lib.Checkpoints(paths.checkpoints), nan_guard, backup]
-    model.fit(pipeline.model_inputs(train_from(done), model), steps_per_epoch=steps, initial_epoch=done,
+    model.fit(clip_id_targets(train_from(done), model), steps_per_epoch=steps, initial_epoch=done,
               epochs=config.pretrain.epochs, callbacks=callbacks, shuffle=False,
               verbose=1 if sys.stderr.isatty() else 2)
     nan_guard.raise_if_stopped()

@@ -40,6 +40,7 @@ from videofusion.data import caption_tokenizer, labeled_subset, pipeline
 from videofusion.data.transforms import ClipSpec
 from videofusion.models import FrameAugment, InputShapes, SpecAugment, build_model, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
+from videofusion.training import pseudo_labels
 from videofusion.training import strategy as strategy_lib
 
 
@@ -111,6 +112,8 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
         logging.info("data.labeled_fraction=%g: %d of the %d labeled training clips keep their label (%s)",
                      config.data.labeled_fraction, len(keys), examples, LABELED_CLIPS_FILE)
         options, examples = dataclasses.replace(options, labeled_keys=tuple(keys)), len(keys)
+    if config.train.pseudo_labels_from:
+        options, examples = _with_pseudo_labels(config, options, labels, run_dir)
 
     def train_from(epoch: int) -> tf.data.Dataset:
         return distribution.prepare_dataset(
@@ -128,6 +131,24 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
     logging.info("%d training clips, global batch %d (%d replica(s)): %d steps per epoch", examples, batch_size,
                  replicas, steps)
     return Data(train_from, val_ds, steps, _class_weights(config, labels), examples)
+
+
+def _with_pseudo_labels(config, options: pipeline.PipelineOptions, labels: List[str], run_dir: str):
+    """(`options` training on the labeled clips and those `train.pseudo_labels_from` labels, how many)."""
+    teacher = config.train.pseudo_labels_from
+    pseudo_labels.check_teacher(teacher, labels)
+    labeled = {key: label for label, keys in labeled_subset.labeled_train_keys(config.data.dir).items()
+               for key in keys}
+    if options.labeled_keys is not None:
+        labeled = {key: labeled[key] for key in options.labeled_keys}
+    scored = pseudo_labels.teacher_scores(teacher, config.data.dir, skip=set(labeled))
+    chosen = pseudo_labels.most_confident(scored, config.train.pseudo_label_fraction)
+    pseudo_labels.write_csv(os.path.join(run_dir, pseudo_labels.PSEUDO_LABELS_FILE), chosen, labels)
+    logging.info("train.pseudo_labels_from=%s: %d of the %d training clips without a label here join the %d "
+                 "labeled ones with its labels (confidence %.2f and more; %s)", teacher, len(chosen), len(scored),
+                 len(labeled), chosen[-1][2] if chosen else 1.0, pseudo_labels.PSEUDO_LABELS_FILE)
+    clip_labels = tuple(sorted(labeled.items())) + tuple((key, label) for key, label, _ in chosen)
+    return dataclasses.replace(options, clip_labels=clip_labels, labeled_keys=None), len(clip_labels)
 
 
 def _class_weights(config, labels) -> Optional[List[float]]:
