@@ -27,7 +27,7 @@ Steps, under `--work_dir`: `raw/` (the set, unless its manifest is there), `reco
 --short-side 48`, unless done), `runs/<row>/`. Figures go to the last line (JSON) and, with `--output`,
 a Markdown table.
 
-    .venv/bin/python benchmarks/bench_pretrain.py --output results/pretrain.md   # 24 minutes on 2 Xeon cores
+    .venv/bin/python benchmarks/bench_pretrain.py --output results/pretrain.md   # 34 minutes on 2 Xeon cores
     .venv/bin/python benchmarks/bench_pretrain.py --num_train 100 --pretrain_epochs 2 --epochs 1 \\
         --few_label_epochs 1 --fractions 0.5 --work_dir /tmp/vf_pretrain_smoke   # smoke run
 """

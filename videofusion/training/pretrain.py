@@ -3,7 +3,8 @@
 The model is `models.pretraining.build_pretraining_model` (the encoders of `config.model`, projection
 heads, a learnt temperature), the loss `contrastive.CrossModalInfoNCE`, the input the training
 pipeline with its augmentations over all the train split's clips, the unlabeled ones included
-(`pipeline.ALL_CLIPS`). The recipe is `config.train`'s (schedule, clipping, precision, strategy, seed)
+(`pipeline.ALL_CLIPS`), `pretrain.views_per_clip` examples per clip (the loss pairs a clip's views by
+their `clip_id`). The recipe is `config.train`'s (schedule, clipping, precision, strategy, seed)
 with `config.pretrain`'s epochs, batch size, learning rate and weight decay. Like `train`, it runs
 under every strategy and the JAX backend, resumes from `WORKDIR/backup` after a kill, saves
 `checkpoints/last.keras` each epoch and `WORKDIR/model.keras` at the end, and logs to TensorBoard
@@ -140,8 +141,9 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
                 config.model, train.input_shapes(config, options.spec), config.pretrain.projection_dim,
                 config.pretrain.temperature, FrameAugment.from_config(config.augment),
                 SpecAugment.from_config(config.augment), seed=config.train.seed))
+            loss = contrastive.CrossModalInfoNCE(config.pretrain.within_modal_weight)
             model.compile(optimizer=optimization.make_optimizer(recipe(config), steps),
-                          loss={pretraining.EMBEDDINGS: contrastive.CrossModalInfoNCE(config.pretrain.within_modal_weight)},
+                          loss={pretraining.EMBEDDINGS: loss},
                           jit_compile=train.JIT_COMPILE[str(config.train.jit_compile).lower()])
         paths = run_folder.RunPaths(run_dir)
         config_lib.save_run_config(config, run_dir)
