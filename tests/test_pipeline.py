@@ -94,7 +94,7 @@ def test_training_input_is_reproducible_from_the_seed(demo_records):
 
 def test_views_of_a_clip_follow_each_other_share_its_id_and_draw_their_own_clips(demo_records):
     def epoch(views, batch_size):
-        options = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1), views_per_clip=views)
+        options = pipeline.PipelineOptions(SPEC, Augmentation(stride_jitter=1), views_per_clip=views, clip_ids=True)
         batches = as_numpy(pipeline.training_epochs(demo_records, options, batch_size, seed=3).take(
             12 * views // batch_size))
         return {key: np.concatenate([f[key] for f, _ in batches]) for key in batches[0][0]}
@@ -116,7 +116,7 @@ def test_training_reads_only_the_clips_it_is_given_labels_for_and_with_those_lab
     keys = [record_schema.clip_key(i[record_schema.FILENAME].numpy().decode(), str(int(i[record_schema.START_US])))
             for i in identities]
     given = {key: (int(i[record_schema.LABEL_INDEX]) + 5) % 12 for key, i in zip(keys, identities)}  # not theirs
-    options = pipeline.PipelineOptions(SPEC, clip_labels=tuple(given.items()))
+    options = pipeline.PipelineOptions(SPEC, clip_labels=tuple(given.items()), clip_ids=True)
     features, labels = next(iter(pipeline.training_epochs(demo_records, options, batch_size=8, seed=0)))
     ids = tf.strings.to_hash_bucket_fast(tf.constant(keys), 2 ** 24).numpy().tolist()
     assert sorted(zip(features[tensors.CLIP_ID].numpy().tolist(), labels.numpy().tolist())) == sorted(

@@ -72,8 +72,9 @@ class PipelineOptions:
     labeled_keys: Optional[Tuple[str, ...]] = None  # the train clips that keep their label (`labeled_subset`)
     audio_input: str = tensors.WAVEFORM  # or tensors.MEL: the log-mel, for a run from before 0.4.0
     # Training examples per clip and pass: each view draws its own stride, start and square (pretraining's
-    # within-clip views); a clip's views follow each other in the batches and share its `clip_id`.
+    # within-clip views); a clip's views follow each other in the batches (and share its `clip_id`).
     views_per_clip: int = 1
+    clip_ids: bool = False  # training examples carry `tensors.CLIP_ID` (pretraining pairs views by it)
     # The train clips to train on, each with the label to train it with (self-training: the labeled clips
     # and those a teacher labelled, `training/pseudo_labels.py`); the others are left out. Supersedes
     # `labeled_keys` and the records' labels in the train split.
@@ -234,8 +235,9 @@ def _example_of(parsed: dict, seed: tf.Tensor, options: PipelineOptions,
         tensors.FRAME_MASK: mask,
         tensors.WAVEFORM: window,
         tensors.AUDIO_PRESENT: present,
-        tensors.CLIP_ID: clip_id(parsed),
     }
+    if options.clip_ids:
+        features[tensors.CLIP_ID] = clip_id(parsed)
     if options.tokenizer is not None:
         features[tensors.TOKENS] = options.tokenizer(parsed[record_schema.CAPTION])
     label = parsed[record_schema.LABEL_INDEX] if labels is None else labels(_key(parsed))

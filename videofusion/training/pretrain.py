@@ -100,7 +100,7 @@ class ViewsError(ValueError):
 
 def _datasets(config, options, distribution, batch_size: int):
     all_clips = dataclasses.replace(options, clips=pipeline.ALL_CLIPS)  # the labels are unused: any clip
-    views = dataclasses.replace(all_clips, views_per_clip=config.pretrain.views_per_clip)
+    views = dataclasses.replace(all_clips, views_per_clip=config.pretrain.views_per_clip, clip_ids=True)
 
     def train_from(epoch: int) -> tf.data.Dataset:
         return distribution.prepare_dataset(pipeline.training_epochs(
