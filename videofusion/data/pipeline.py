@@ -183,13 +183,14 @@ def train_views(serialized: tf.Tensor, seed: tf.Tensor, options: PipelineOptions
     return tf.nest.map_structure(lambda *parts: tf.stack(parts), *views)
 
 
-def _key(parsed: dict) -> tf.Tensor:
+def clip_key_of(parsed: dict) -> tf.Tensor:
+    """`record_schema.clip_key` of a parsed clip (or of its `record_schema.parse_identity`), a string tensor."""
     return record_schema.clip_key(parsed[record_schema.FILENAME], tf.strings.as_string(parsed[record_schema.START_US]))
 
 
 def clip_id(parsed: dict) -> tf.Tensor:
     """`tensors.CLIP_ID` of a parsed clip: a hash of its `record_schema.clip_key` in [0, 2**24)."""
-    return tf.strings.to_hash_bucket_fast(_key(parsed), 2 ** 24)
+    return tf.strings.to_hash_bucket_fast(clip_key_of(parsed), 2 ** 24)
 
 
 def clip_label_lookup(options: PipelineOptions) -> Optional[Callable]:
@@ -240,7 +241,7 @@ def _example_of(parsed: dict, seed: tf.Tensor, options: PipelineOptions,
         features[tensors.CLIP_ID] = clip_id(parsed)
     if options.tokenizer is not None:
         features[tensors.TOKENS] = options.tokenizer(parsed[record_schema.CAPTION])
-    label = parsed[record_schema.LABEL_INDEX] if labels is None else labels(_key(parsed))
+    label = parsed[record_schema.LABEL_INDEX] if labels is None else labels(clip_key_of(parsed))
     return features, label
 
 
@@ -293,7 +294,7 @@ def clip_selection(data_dir: str, split: str, options: PipelineOptions,
     if options.clips != LABELED_CLIPS:
         raise ValueError(f"PipelineOptions.clips={options.clips!r} is not one of {LABELED_CLIPS}, {ALL_CLIPS}")
     if labels is not None and split == "train":
-        return lambda serialized: labels(_key(record_schema.parse_identity(serialized))) >= 0
+        return lambda serialized: labels(clip_key_of(record_schema.parse_identity(serialized))) >= 0
     if options.labeled_keys is not None and split == "train":
         table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(tf.constant(options.labeled_keys, tf.string),
@@ -301,7 +302,7 @@ def clip_selection(data_dir: str, split: str, options: PipelineOptions,
             default_value=0)
 
         def kept(serialized):
-            return table.lookup(_key(record_schema.parse_identity(serialized))) > 0
+            return table.lookup(clip_key_of(record_schema.parse_identity(serialized))) > 0
 
         return kept
     if not fileio.isfile(os.path.join(data_dir, prepared_folder.DATASET_FILE)):  # bare shards: all labeled

@@ -59,10 +59,7 @@ def teacher_scores(teacher_dir: str, data_dir: str, skip: set) -> List[Scored]:
 
     def views_and_key(serialized):
         features, _ = pipeline.eval_examples(serialized, tf.constant(0, tf.int64), options)
-        identity = record_schema.parse_identity(serialized)
-        key = record_schema.clip_key(identity[record_schema.FILENAME],
-                                     tf.strings.as_string(identity[record_schema.START_US]))
-        return {k: features[k] for k in inputs}, key
+        return {k: features[k] for k in inputs}, pipeline.clip_key_of(record_schema.parse_identity(serialized))
 
     records = tf.data.TFRecordDataset(prepared_folder.shard_files(data_dir, "train"))
     batches = records.map(views_and_key, num_parallel_calls=tf.data.AUTOTUNE).batch(_BATCH)
