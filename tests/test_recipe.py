@@ -98,7 +98,7 @@ def test_a_training_step_under_each_precision(precision, restore_float32):
     config.train.update(dict(precision=precision, epochs=1))
     train.set_up(config)
     model = build_model(model_config(), model_input_shapes(4, 16, frame_size=20), num_classes=3)
-    train._compile(model, config, [], steps_per_epoch=1, first_epoch=0)
+    optimization.compile_classifier(model, config)
     if precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     features, labels = batch()

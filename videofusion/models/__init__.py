@@ -14,12 +14,12 @@ In: a config and input shapes (`contract.tensors` names the inputs). Out: `keras
 """
 
 from videofusion.models.audio_preprocessing import SpecAugment
-from videofusion.models.builder import InputShapes, build_model
+from videofusion.models.builder import InputShapes, build_classifier, build_model
 from videofusion.models.finetune import ScaledAdam
 from videofusion.models.frame_preprocessing import FrameAugment
 from videofusion.models.optimization import SmoothedCrossentropy
 from videofusion.models.pretraining import build_pretraining_model
 from videofusion.models.saving import load_run
 
-__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "SpecAugment", "build_model",
-           "build_pretraining_model", "load_run"]
+__all__ = ["FrameAugment", "InputShapes", "ScaledAdam", "SmoothedCrossentropy", "SpecAugment", "build_classifier",
+           "build_model", "build_pretraining_model", "load_run"]

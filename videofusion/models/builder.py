@@ -144,3 +144,19 @@ def build_model(
     # === Functional Model ===
     name = "_".join([*chosen, cfg.video_encoder, cfg.fusion])
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_classifier(config, shapes: InputShapes, num_classes: int) -> keras.Model:
+    """The classifier of the experiment `config` (a whole config, not its `model` section), as
+    `videofusion train` builds it: `build_model` with the experiment's augmentation, drawn from
+    `train.seed`.
+
+    >>> from videofusion.config import demo_config
+    >>> from videofusion.contract.log_mel import LogMelSpec
+    >>> log_mel = LogMelSpec(16000, 16, 25.0, 10.0, 60.0, 7600.0)
+    >>> shapes = InputShapes(num_frames=4, image_size=32, audio_samples=6400, log_mel=log_mel)
+    >>> build_classifier(demo_config("smoke"), shapes, 3).output["classes"].shape
+    (None, 3)
+    """
+    return build_model(config.model, shapes, num_classes, frame_augment=FrameAugment.from_config(config.augment),
+                       audio_augment=SpecAugment.from_config(config.augment), seed=config.train.seed)

@@ -13,7 +13,8 @@ few hundred to a few hundred thousand clips, in Keras only (so that it runs unde
   has none);
 - `balanced_class_weights`: `n / (classes × n_c)` per class, for unbalanced data;
 - `BalancedAccuracy`: the mean recall over the classes seen, a metric whose state is the confusion
-  matrix of the clips it was given (the dashboards draw the validation pass's from it).
+  matrix of the clips it was given (the dashboards draw the validation pass's from it);
+- `compile_classifier`: a classifier compiled with all of the above, as `videofusion train` compiles it.
 
 Example:
 
@@ -31,9 +32,11 @@ from typing import List, Sequence, Union
 import keras
 import numpy as np
 
+from videofusion.contract import tensors
 from videofusion.models.finetune import ScaledAdam
 
 SCHEDULES = ("warmup_cosine", "constant")
+JIT_COMPILE = {"auto": "auto", "true": True, "false": False}  # `train.jit_compile` → Keras's `jit_compile`
 
 
 def learning_rate_schedule(
@@ -144,3 +147,36 @@ def balanced_class_weights(counts: Sequence[int]) -> List[float]:
 def steps_per_epoch(examples: int, batch_size: int) -> int:
     """Batches in one pass over `examples` (the last one may be smaller)."""
     return max(1, math.ceil(examples / batch_size))
+
+
+def compile_classifier(model: keras.Model, config, scaled_layers=(), steps_per_epoch: int = 1,
+                       first_epoch: int = 0) -> None:
+    """Compiles the classifier `model` with the recipe of the experiment `config`: its optimizer with the
+    schedule at `first_epoch`, one loss per output (the aux heads' weighted by `model.aux_loss_weight`)
+    and the metrics of `classes`; the variables of `scaled_layers` get the backbone learning rate.
+
+    >>> from videofusion.config import base_config
+    >>> inputs = keras.Input((3,))
+    >>> model = keras.Model(inputs, {"classes": keras.layers.Dense(2, activation="softmax")(inputs)})
+    >>> compile_classifier(model, base_config())
+    >>> [metric.name for metric in model.metrics]
+    ['loss', 'compile_metrics']
+    """
+    optimizer = make_optimizer(config.train, steps_per_epoch, first_step=first_epoch * steps_per_epoch)
+    if scaled_layers:
+        optimizer.scale_variables([v for layer in scaled_layers for v in layer.trainable_variables])
+    num_classes = model.output[tensors.CLASSES].shape[-1]
+    model.compile(
+        optimizer=optimizer,
+        loss={name: SmoothedCrossentropy(config.train.label_smoothing) for name in model.output},
+        jit_compile=JIT_COMPILE[str(config.train.jit_compile).lower()],
+        loss_weights={name: 1.0 if name == tensors.CLASSES else config.model.aux_loss_weight for name in model.output},
+        metrics={
+            tensors.CLASSES: [
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseTopKCategoricalAccuracy(
+                    k=min(config.eval.top_k, num_classes), name="top_k_accuracy"),
+                BalancedAccuracy(num_classes),  # its counts: the dashboards' confusion matrix
+            ]
+        },
+    )

@@ -35,10 +35,10 @@ from absl import logging
 
 from videofusion import config as config_lib
 from videofusion import fileio, run_folder
-from videofusion.contract import modalities, prepared_folder, tensors
+from videofusion.contract import modalities, prepared_folder
 from videofusion.data import caption_tokenizer, labeled_subset, pipeline
 from videofusion.data.transforms import ClipSpec
-from videofusion.models import FrameAugment, InputShapes, SpecAugment, build_model, finetune, optimization, transfer
+from videofusion.models import InputShapes, build_classifier, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
 from videofusion.training import pseudo_labels
 from videofusion.training import strategy as strategy_lib
@@ -71,7 +71,6 @@ INIT_FROM_FIELDS = {
     modalities.AUDIO: ("model.embed_dim", "data.mel_bins"),
     modalities.TEXT: ("model.embed_dim", "data.vocabulary_size", "data.text_length"),
 }
-JIT_COMPILE = {"auto": "auto", "true": True, "false": False}
 
 
 def set_up(config: ml_collections.ConfigDict) -> None:
@@ -79,7 +78,7 @@ def set_up(config: ml_collections.ConfigDict) -> None:
     keras.utils.set_random_seed(config.train.seed)
     if config.train.precision not in PRECISIONS:
         raise ValueError(f"train.precision={config.train.precision!r} is not one of {', '.join(PRECISIONS)}")
-    if str(config.train.jit_compile).lower() not in JIT_COMPILE:
+    if str(config.train.jit_compile).lower() not in optimization.JIT_COMPILE:
         raise ValueError(f"train.jit_compile={config.train.jit_compile!r} is not one of auto, true, false")
     keras.mixed_precision.set_global_policy(config.train.precision)
 
@@ -163,14 +162,6 @@ def _class_weights(config, labels) -> Optional[List[float]]:
     return weights
 
 
-def _model(config, spec: ClipSpec, num_classes: int) -> keras.Model:
-    return build_model(
-        config.model, input_shapes(config, spec), num_classes,
-        frame_augment=FrameAugment.from_config(config.augment), audio_augment=SpecAugment.from_config(config.augment),
-        seed=config.train.seed,
-    )
-
-
 @dataclasses.dataclass
 class Run:
     """What `fit` needs: the resolved config, the distribution, the input, the model and the run's folder."""
@@ -198,7 +189,8 @@ def start_run(config: ml_collections.ConfigDict, run_dir: str, distribution: str
     labels = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.LABELS]
     data = _datasets(config, options, distribution, labels, run_dir)
     with distribution.scope():
-        model = distribution.prepare_model(_model(config, options.spec, len(labels)))
+        model = distribution.prepare_model(
+            build_classifier(config, input_shapes(config, options.spec), len(labels)))
         pretrained = _init_from(model, config) if config.model.init_from else []
     logging.info("Model %s: %d parameters", model.name, model.count_params())
     paths = run_folder.RunPaths(run_dir)
@@ -299,7 +291,8 @@ def fit(run: Run, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> N
             layer.trainable = pretrained_trainable
         backup = callbacks_lib.Backup(os.path.join(paths.backup, f"epochs_{first}_{end}"))
         with run.distribution.scope():
-            _compile(model, config, frozen if pretrained_trainable else [], data.steps_per_epoch, first)
+            optimization.compile_classifier(model, config, frozen if pretrained_trainable else [],
+                                              data.steps_per_epoch, first)
             done = backup.restore(model)
         start = first if done is None else done
         if start >= end:  # finished before the interruption
@@ -335,29 +328,6 @@ def pretrained_parts(run: Run) -> List[keras.layers.Layer]:
         return run.pretrained_layers
     backbone = finetune.find_backbone(run.model)
     return [backbone] if backbone is not None else []
-
-
-def _compile(model: keras.Model, config, scaled_layers, steps_per_epoch: int, first_epoch: int) -> None:
-    """Compiles `model` with the recipe's optimizer, its schedule at `first_epoch`; the variables of
-    `scaled_layers` get the backbone learning rate."""
-    optimizer = optimization.make_optimizer(config.train, steps_per_epoch, first_step=first_epoch * steps_per_epoch)
-    if scaled_layers:
-        optimizer.scale_variables([v for layer in scaled_layers for v in layer.trainable_variables])
-    num_classes = model.output[tensors.CLASSES].shape[-1]
-    model.compile(
-        optimizer=optimizer,
-        loss={name: optimization.SmoothedCrossentropy(config.train.label_smoothing) for name in model.output},
-        jit_compile=JIT_COMPILE[str(config.train.jit_compile).lower()],
-        loss_weights={name: 1.0 if name == tensors.CLASSES else config.model.aux_loss_weight for name in model.output},
-        metrics={
-            tensors.CLASSES: [
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseTopKCategoricalAccuracy(
-                    k=min(config.eval.top_k, num_classes), name="top_k_accuracy"),
-                optimization.BalancedAccuracy(num_classes),  # its counts: the dashboards' confusion matrix
-            ]
-        },
-    )
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
