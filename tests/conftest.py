@@ -160,7 +160,7 @@ LONG_TESTS = [
     (100, ("tests/test_run_from_0_2_0.py",)),
     (90, ("tests/test_pipeline.py",)),
     (80, ("tests/test_cli.py",)),
-    (85, ("tests/test_train_jax.py",)),
+    (125, ("tests/test_train_jax.py",)),
     (75, ("tests/test_models_jax.py",)),
     (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
     (65, ("tests/test_wordpiece.py",)),

@@ -150,3 +150,45 @@ def test_jax_backend_refuses_tf_distribute_strategies():
                             env=dict(os.environ, PYTHONPATH=REPO, JAX_PLATFORMS="cpu"), timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "train.strategy='mirrored' is a tf.distribute strategy" in result.stdout
+
+
+# `videofusion train` with listeners on JAX's compilation-cache events; prints how many programs asked the
+# persistent cache and how many it had. Arguments: the flags of `videofusion train`.
+CACHE_SCRIPT = textwrap.dedent(
+    """
+    import collections, json, sys
+    import jax
+    from videofusion import cli
+
+    events = collections.Counter()
+    jax.monitoring.register_event_listener(lambda event, **_: events.update([event]))
+    try:
+        cli.main(["videofusion", "train", *sys.argv[1:]])
+    except SystemExit as exit:
+        assert not exit.code, exit.code
+    print(json.dumps({"requests": events["/jax/compilation_cache/compile_requests_use_cache"],
+                      "hits": events["/jax/compilation_cache/cache_hits"]}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_second_jax_run_takes_every_compiled_program_from_the_compilation_cache(demo_records, tmp_path):
+    """`train.compilation_cache`: the first run compiles and keeps its programs there (the random
+    initialisers' and the training and validation steps'); a second run of the same experiment compiles
+    none of them."""
+    cache = tmp_path / "cache"
+    flags = ["--config", os.path.join(REPO, "experiments", "demo.py") + ":smoke", f"--config.data.dir={demo_records}",
+             f"--config.train.compilation_cache={cache}", "--config.train.validation_dashboards=False"]
+    counts = []
+    for workdir in ("first", "second"):
+        result = subprocess.run([sys.executable, "-c", CACHE_SCRIPT, *flags, "--workdir", workdir], cwd=tmp_path,
+                                capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=REPO, **JAX_ENV),
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        counts.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        if workdir == "first":
+            assert os.listdir(cache), "the first run kept nothing in train.compilation_cache"
+    first, second = counts
+    assert first["requests"] >= 10 and first["hits"] == 0, first
+    assert second == {"requests": first["requests"], "hits": first["requests"]}, (first, second)

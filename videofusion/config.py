@@ -127,6 +127,9 @@ def base_config() -> ml_collections.ConfigDict:
             early_stopping_patience=0,  # stop after this many epochs without a better val accuracy (0: never)
             precision="float32",  # or mixed_float16 (with loss scaling), mixed_bfloat16
             jit_compile="auto",  # XLA: "auto" (Keras decides), "true" or "false"
+            # Under JAX: the compiled programs, kept for the next run with the same shapes (its first step
+            # then skips XLA: training/strategy.py's use_compilation_cache); "": JAX's own setting.
+            compilation_cache="~/.cache/videofusion/jax",
             strategy="auto",
             seed=0,
             backbone_frozen_epochs=0,  # epochs with the frame backbone frozen (fine-tuning pretrained weights)

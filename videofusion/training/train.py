@@ -74,8 +74,10 @@ INIT_FROM_FIELDS = {
 
 
 def set_up(config: ml_collections.ConfigDict) -> None:
-    """Seeds every random generator from `train.seed` and sets the precision policy; checks both fields."""
+    """Seeds every random generator from `train.seed` and sets the precision policy (checking both
+    fields); under JAX, keeps compiled programs in `train.compilation_cache`."""
     keras.utils.set_random_seed(config.train.seed)
+    strategy_lib.use_compilation_cache(config.train.compilation_cache)
     if config.train.precision not in PRECISIONS:
         raise ValueError(f"train.precision={config.train.precision!r} is not one of {', '.join(PRECISIONS)}")
     if str(config.train.jit_compile).lower() not in optimization.JIT_COMPILE:
