@@ -102,8 +102,9 @@ def bench_config(size: str, model: str, precision: str, data_dir: str):
     config.data.update(dict(dir=data_dir, num_frames=sizes["num_frames"], image_size=sizes["image_size"],
                             mel_bins=sizes["mel_bins"], stride=1))
     config.model.update(dict(frame_backbone=MODELS[model], embed_dim=sizes["embed_dim"]))
+    # No compilation cache: the first step is measured as a first run compiles it.
     config.train.update(dict(batch_size=sizes["batch_size"], precision=PRECISIONS[precision],
-                             validation_dashboards=False))
+                             validation_dashboards=False, compilation_cache=""))
     return config
 
 
@@ -386,6 +387,7 @@ def main(argv):
         return
     if FLAGS.write_device_inputs:
         write_device_inputs(FLAGS.write_device_inputs, FLAGS.size, FLAGS.data_dir)
+        print(json.dumps({"device_inputs": FLAGS.write_device_inputs}))
         return
     for name, chosen, known in (("models", FLAGS.models, MODELS), ("backends", FLAGS.backends, BACKENDS),
                                 ("precisions", FLAGS.precisions, PRECISIONS)):

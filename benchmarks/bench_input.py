@@ -42,14 +42,17 @@ import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("data_dirs", [], "SIDE=FOLDER pairs: the same videos prepared at each short side.")
-flags.DEFINE_integer("image_size", 112, "The model's training resolution.")
-flags.DEFINE_integer("num_frames", 16, "Frames per training clip.")
-flags.DEFINE_integer("frames", 800, "JPEG frames per measurement.")
-flags.DEFINE_integer("repeats", 3, "Passes over the frames (the fastest counts).")
-flags.DEFINE_integer("pipeline_batches", 20, "Batches of 16 clips timed through the pipeline per side.")
-flags.DEFINE_string("output", "", "Markdown file for the table.")
 
+
+def _define_flags():
+    """Defined when run as a script only: `bench_accelerator` imports `opencv_decode_rate` from here."""
+    flags.DEFINE_list("data_dirs", [], "SIDE=FOLDER pairs: the same videos prepared at each short side.")
+    flags.DEFINE_integer("image_size", 112, "The model's training resolution.")
+    flags.DEFINE_integer("num_frames", 16, "Frames per training clip.")
+    flags.DEFINE_integer("frames", 800, "JPEG frames per measurement.")
+    flags.DEFINE_integer("repeats", 3, "Passes over the frames (the fastest counts).")
+    flags.DEFINE_integer("pipeline_batches", 20, "Batches of 16 clips timed through the pipeline per side.")
+    flags.DEFINE_string("output", "", "Markdown file for the table.")
 
 def opencv_decode_rate(jpegs: List[bytes], repeats: int = 3, flag: int = cv2.IMREAD_COLOR) -> float:
     """Frames per CPU second this process decodes `jpegs` with OpenCV (one thread), the fastest pass.
@@ -198,4 +201,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -161,6 +161,7 @@ LONG_TESTS = [
     (90, ("tests/test_pipeline.py",)),
     (80, ("tests/test_cli.py",)),
     (125, ("tests/test_train_jax.py",)),
+    (55, ("tests/test_bench_accelerator.py",)),
     (75, ("tests/test_models_jax.py",)),
     (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
     (65, ("tests/test_wordpiece.py",)),
