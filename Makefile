@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain clean
+.PHONY: install install-bench install-beam test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator clean
 
 install: $(VENV)/.installed
 
@@ -86,6 +86,14 @@ bench-appearance: install
 # Few labels, from scratch and from `pretrain`, on the agreement set (about an hour on 2 cores).
 bench-pretrain: install
 	$(BIN)/python benchmarks/bench_pretrain.py --output results/pretrain.md
+
+# Accelerators: first step (trace + compile), in-memory and from-shards step rates per model × backend ×
+# precision at this machine's size (`--size gpu` on a GPU), and the input candidates (JPEG decoding per
+# core at model resolution, a frame cache) → results/accelerator.md, results/input.md (about 15 minutes
+# on 2 cores).
+bench-accelerator: install-bench data
+	$(BIN)/python benchmarks/bench_accelerator.py --size cpu --output results/accelerator.md
+	$(BIN)/python benchmarks/bench_input.py --output results/input.md
 
 install-bench: $(VENV)/.installed-bench
 

@@ -13,6 +13,7 @@ Figures per row:
 
 - `build_s`: building the model and initialising its weights (under JAX every initialiser of a new
   shape is compiled: `build_compiles`);
+- `first_batches_s`: the pipeline's first two batches (its start, which `train` waits for too);
 - `first_step_s`: the first `fit` step on one batch held in memory: tracing, compiling (XLA under JAX,
   and under TensorFlow where Keras turns it on: `jit_compile` auto is on for a GPU, off for a CPU) and
   the step. Under JAX split by jax.monitoring's events into `trace_s` (Python → jaxpr), `lower_s`
@@ -67,6 +68,7 @@ from absl import app, flags, logging  # noqa: E402
 from videofusion import config as config_lib  # noqa: E402
 from videofusion.contract.log_mel import LogMelSpec  # noqa: E402
 from videofusion.models import InputShapes, build_classifier, optimization  # noqa: E402
+from videofusion.training import compilation_cache  # noqa: E402
 
 SIZES = {
     "tiny": dict(num_frames=4, image_size=32, batch_size=4, mel_bins=16, embed_dim=16),
@@ -88,6 +90,10 @@ flags.DEFINE_list("backends", list(BACKENDS), "Keras backends: tensorflow, jax."
 flags.DEFINE_list("precisions", list(PRECISIONS), "float32, bfloat16 (mixed).")
 flags.DEFINE_string("data_dir", "datasets/demo/records", "Prepared data (`make data` writes the default).")
 flags.DEFINE_integer("steps", 8, "Steps per timed epoch.")
+flags.DEFINE_integer("batch_size", 0, "Batch per device (0: the size's).")
+flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "train.jit_compile of every row.")
+flags.DEFINE_boolean("rates", True, "Measure the rates; --norates: the build and the first step only.")
+flags.DEFINE_string("compilation_cache", "", "train.compilation_cache of every row (\"\": none, every compile cold).")
 flags.DEFINE_string("output", "", "Markdown file for the table (none: only the JSON line).")
 flags.DEFINE_string("write_device_inputs", "", "Write the inputs of a --device_inputs run into this folder.")
 flags.DEFINE_string("device_inputs", "", "Measure from these inputs, without TensorFlow (see the docstring).")
@@ -95,16 +101,17 @@ flags.DEFINE_integer("decode_processes", 0, "Processes for the JPEG decoding rat
 flags.DEFINE_string("row", "", "Internal: the JSON of one row, measured in this process.")
 
 
-def bench_config(size: str, model: str, precision: str, data_dir: str):
+def bench_config(size: str, model: str, precision: str, data_dir: str, batch_size: int = 0,
+                 jit_compile: str = "auto", compilation_cache: str = ""):
     """The experiment config of one row."""
     sizes = SIZES[size]
     config = config_lib.base_config()
     config.data.update(dict(dir=data_dir, num_frames=sizes["num_frames"], image_size=sizes["image_size"],
                             mel_bins=sizes["mel_bins"], stride=1))
     config.model.update(dict(frame_backbone=MODELS[model], embed_dim=sizes["embed_dim"]))
-    # No compilation cache: the first step is measured as a first run compiles it.
-    config.train.update(dict(batch_size=sizes["batch_size"], precision=PRECISIONS[precision],
-                             validation_dashboards=False, compilation_cache=""))
+    config.train.update(dict(batch_size=batch_size or sizes["batch_size"], precision=PRECISIONS[precision],
+                             validation_dashboards=False, compilation_cache=compilation_cache,
+                             jit_compile=jit_compile))
     return config
 
 
@@ -221,7 +228,8 @@ def measure_row(row: Dict) -> Dict:
     from videofusion.data import pipeline
     from videofusion.training import strategy, train
 
-    config = train.resolve_data_config(bench_config(row["size"], row["model"], row["precision"], row["data_dir"]))
+    config = train.resolve_data_config(bench_config(row["size"], row["model"], row["precision"], row["data_dir"],
+                                                    row["batch_size"], row["jit_compile"], row["compilation_cache"]))
     compile_times = _JaxCompileTimes()
     distribution = strategy.make_distribution(config.train.strategy)
     batch_size = config.train.batch_size * distribution.replicas
@@ -234,16 +242,21 @@ def measure_row(row: Dict) -> Dict:
         with distribution.scope():
             optimization.compile_classifier(model, config, steps_per_epoch=row["steps"])
         shards = pipeline.model_inputs(run.data.train(0), model, run.data.class_weights)
+        start = time.perf_counter()
         batches = list(shards.take(2).as_numpy_iterator())
+        figures["first_batches_s"] = time.perf_counter() - start
         in_memory = tf.data.Dataset.from_tensors(batches[0]).concatenate(tf.data.Dataset.from_tensors(batches[1]))
         figures.update(_first_step(model, compile_times, x=in_memory))
+        if not row["rates"]:
+            return _finished(figures)
         figures["device_clips_per_s"] = _device_rate(model, batches[0], row["steps"], batch_size)
         figures["memory_clips_per_s"] = _steady_fit_rate(model, row["steps"], batch_size, x=in_memory.repeat())
         figures["shards_clips_per_s"] = _steady_fit_rate(model, row["steps"], batch_size, x=shards)
-    return _with_ratios(figures)
+    return _finished(figures)
 
 
-def _with_ratios(figures: Dict) -> Dict:
+def _finished(figures: Dict) -> Dict:
+    """`figures` with the ratios of its rates and the device's name."""
     if "shards_clips_per_s" in figures:
         figures["ratio_shards_vs_memory"] = figures["shards_clips_per_s"] / figures["memory_clips_per_s"]
         if figures["device_clips_per_s"]:
@@ -266,7 +279,9 @@ def measure_row_from_device_inputs(row: Dict) -> Dict:
     config = config_lib.base_config()
     config.update(saved["config"])
     config.model.frame_backbone = MODELS[row["model"]]
-    config.train.precision = PRECISIONS[row["precision"]]
+    config.train.update(dict(precision=PRECISIONS[row["precision"]], jit_compile=row["jit_compile"],
+                             batch_size=row["batch_size"] or config.train.batch_size))
+    compilation_cache.use(row["compilation_cache"])
     keras.utils.set_random_seed(config.train.seed)
     keras.mixed_precision.set_global_policy(config.train.precision)
     shapes = saved["shapes"]
@@ -287,10 +302,12 @@ def measure_row_from_device_inputs(row: Dict) -> Dict:
     targets = {name: labels for name in model.output}
     first_targets = {name: labels[:batch_size] for name in model.output}
     figures.update(_first_step(model, compile_times, x=first, y=first_targets, batch_size=batch_size))
+    if not row["rates"]:
+        return _finished(figures)
     figures["device_clips_per_s"] = _device_rate(model, (first, first_targets), steps, batch_size)
     figures["memory_clips_per_s"] = _steady_fit_rate(model, steps, batch_size, x=features, y=targets,
                                                      batch_size=batch_size)
-    return _with_ratios(figures)
+    return _finished(figures)
 
 
 def write_device_inputs(folder: str, size: str, data_dir: str, clips: int = 16) -> None:
@@ -326,13 +343,13 @@ def decode_rate(folder: str, processes: int) -> Dict[str, float]:
     """JPEG frames/s that `processes` processes decode with OpenCV from `--write_device_inputs`'s frames."""
     import multiprocessing
 
-    import bench_input  # benchmarks/, beside this file
+    import jpeg_decoding  # benchmarks/, beside this file
 
     with np.load(os.path.join(folder, JPEGS_FILE)) as stored:
         data, offsets = stored["data"].tobytes(), stored["offsets"]
     jpegs = [data[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        per_process = pool.map(bench_input.opencv_decode_rate, [jpegs] * processes)
+        per_process = pool.map(jpeg_decoding.opencv_decode_rate, [jpegs] * processes)
     return {"decode_processes": processes, "decode_frames_per_s": sum(per_process),
             "decode_frames_per_core_s": float(np.median(per_process))}
 
@@ -369,7 +386,7 @@ def markdown(results: List[Dict], extra: Dict) -> str:
         shards = [_figure(r.get(k)) for k in ("shards_clips_per_s", "ratio_shards_vs_memory", "ratio_shards_vs_device")]
         lines.append(f"| {r['model']} | {r['backend']} | {r['precision']} | {r['build_s']:.1f} | "
                      f"{r['first_step_s']:.1f} | {jax_split} | {_figure(r.get('device_clips_per_s'))} | "
-                     f"{_figure(r['memory_clips_per_s'])} | {' | '.join(shards)} |")
+                     f"{_figure(r.get('memory_clips_per_s'))} | {' | '.join(shards)} |")
     if "decode_frames_per_s" in extra:
         lines += ["", f"Host JPEG decoding (OpenCV, {extra['decode_processes']} processes): "
                   f"{extra['decode_frames_per_s']:.0f} frames/s, {extra['decode_frames_per_core_s']:.0f} per core; "
@@ -395,7 +412,8 @@ def main(argv):
         if unknown:
             raise app.UsageError(f"--{name}: {', '.join(unknown)} not one of {', '.join(known)}")
     rows = [dict(size=FLAGS.size, model=m, backend=b, precision=p, steps=FLAGS.steps, data_dir=FLAGS.data_dir,
-                 device_inputs=FLAGS.device_inputs)
+                 device_inputs=FLAGS.device_inputs, batch_size=FLAGS.batch_size, jit_compile=FLAGS.jit_compile,
+                 rates=FLAGS.rates, compilation_cache=FLAGS.compilation_cache)
             for m in FLAGS.models for b in FLAGS.backends for p in FLAGS.precisions]
     results = run_rows(rows)
     extra = dict(size=FLAGS.size, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -128,7 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
             precision="float32",  # or mixed_float16 (with loss scaling), mixed_bfloat16
             jit_compile="auto",  # XLA: "auto" (Keras decides), "true" or "false"
             # Under JAX: the compiled programs, kept for the next run with the same shapes (its first step
-            # then skips XLA: training/strategy.py's use_compilation_cache); "": JAX's own setting.
+            # then skips XLA: training/compilation_cache.py); "": JAX's own setting.
             compilation_cache="~/.cache/videofusion/jax",
             strategy="auto",
             seed=0,

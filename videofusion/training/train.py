@@ -40,7 +40,7 @@ from videofusion.data import caption_tokenizer, labeled_subset, pipeline
 from videofusion.data.transforms import ClipSpec
 from videofusion.models import InputShapes, build_classifier, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
-from videofusion.training import pseudo_labels
+from videofusion.training import compilation_cache, pseudo_labels
 from videofusion.training import strategy as strategy_lib
 
 
@@ -77,7 +77,7 @@ def set_up(config: ml_collections.ConfigDict) -> None:
     """Seeds every random generator from `train.seed` and sets the precision policy (checking both
     fields); under JAX, keeps compiled programs in `train.compilation_cache`."""
     keras.utils.set_random_seed(config.train.seed)
-    strategy_lib.use_compilation_cache(config.train.compilation_cache)
+    compilation_cache.use(config.train.compilation_cache)
     if config.train.precision not in PRECISIONS:
         raise ValueError(f"train.precision={config.train.precision!r} is not one of {', '.join(PRECISIONS)}")
     if str(config.train.jit_compile).lower() not in optimization.JIT_COMPILE:

@@ -1,0 +1,28 @@
+"""How fast one process decodes JPEG frames with OpenCV: the host's side of the input, measurable on a
+machine that has OpenCV and no TensorFlow (`bench_accelerator --device_inputs`) as well as here
+(`bench_input`).
+
+>>> image = cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes()
+>>> opencv_decode_rate([image] * 10, repeats=1) > 0
+True
+"""
+
+import time
+from typing import List
+
+import cv2
+import numpy as np
+
+
+def opencv_decode_rate(jpegs: List[bytes], repeats: int = 3, flag: int = cv2.IMREAD_COLOR) -> float:
+    """Frames per CPU second this process decodes `jpegs` with `cv2.imdecode(…, flag)` on one thread, the
+    fastest of `repeats` passes."""
+    cv2.setNumThreads(1)
+    arrays = [np.frombuffer(jpeg, np.uint8) for jpeg in jpegs]
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        for array in arrays:
+            cv2.imdecode(array, flag)
+        best = min(best, time.process_time() - start)
+    return len(arrays) / max(best, 1e-9)
