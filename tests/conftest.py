@@ -2,6 +2,7 @@
 picture and sound agree."""
 
 import os
+import socket
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -11,6 +12,17 @@ import pytest  # noqa: E402
 from videofusion.ingest import demo_videos, prepare  # noqa: E402
 
 TONE_HZ = 440.0
+
+
+def free_ports(count: int) -> list:
+    """`count` TCP ports on 127.0.0.1 that nothing listened on a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def tone(frequency_hz: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
