@@ -96,10 +96,17 @@ def distributed(batches: tf.data.Dataset, address: str, batch_size: int) -> tf.d
     )).rebatch(batch_size)
 
 
+def _register_text_ops() -> None:
+    """Registers TensorFlow Text's ops in this process: a text model's pipeline tokenizes captions with them
+    (`caption_tokenizer`), and both the dispatcher (which splits the dataset) and the workers run its graph."""
+    import tensorflow_text  # noqa: F401
+
+
 def serve_dispatcher(port: int, work_dir: Optional[str] = None) -> None:
     """Runs a tf.data service dispatcher on `port` until the process is killed. With `work_dir`, in
     fault-tolerant mode: its state (datasets, jobs, how far each job's splits went) journaled there, so
     that a dispatcher restarted with the same `work_dir` resumes the jobs it had."""
+    _register_text_ops()
     config = tf.data.experimental.service.DispatcherConfig(
         port=port, protocol=PROTOCOL, work_dir=work_dir, fault_tolerant_mode=bool(work_dir))
     server = tf.data.experimental.service.DispatchServer(config)
@@ -111,6 +118,7 @@ def serve_dispatcher(port: int, work_dir: Optional[str] = None) -> None:
 def serve_worker(dispatcher: str, port: int, host: str) -> None:
     """Runs a tf.data service worker on `port` that serves the dispatcher at `dispatcher` (HOST:PORT) until
     the process is killed; `host` is the name trainers reach this machine by."""
+    _register_text_ops()
     config = tf.data.experimental.service.WorkerConfig(
         dispatcher_address=dispatcher, worker_address=f"{host}:{port}", port=port, protocol=PROTOCOL)
     server = tf.data.experimental.service.WorkerServer(config)
