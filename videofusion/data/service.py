@@ -1,12 +1,16 @@
-"""The training input on tf.data service workers: the servers, and a training pass distributed to them.
+"""The training input made by tf.data service workers: the servers, and the stream they make.
 
-A dispatcher (`serve_dispatcher`) and workers (`serve_worker`) run as their own processes, on any hosts
-that read `data.dir` at the same path; `train.data_service=grpc://HOST:PORT` (the dispatcher) makes
-`pipeline.training_epochs` send each epoch's pass to them as a job of its own (`distributed_pass`),
-sharded dynamically: the dispatcher hands the pass's shard files, in the pass's shuffled order, one by
-one to the workers that ask for one, so that each file is read by one worker, and each clip decoded
-once per epoch (while no worker is lost). The workers batch what they read, and the trainer regroups
-the batches that arrive into batches of the global size: an epoch holds as many batches as a local one.
+A dispatcher (`serve_dispatcher`) and workers (`serve_worker`) run as processes of their own, on any
+hosts that read `data.dir` at the same path. With `train.data_service=grpc://HOST:PORT` (the
+dispatcher), `pipeline.training_epochs` has them make `pipeline.worker_passes` as one endless job,
+dynamically sharded (`distributed`): the dispatcher hands out (epoch, shard file) pairs, a pass after
+the other, one to each worker that asks, so that each file of a pass is read by one worker and each
+clip made once per pass while no worker is lost. The trainer regroups the workers' batches, in the order
+they arrive, into batches of the global size.
+
+The job has no end because TensorFlow (2.21) never takes a lost worker's task away: its dispatcher only
+logs the loss, and a finite job would wait for that task's end for ever. Endless, the trainer's reads go
+round the other workers' tasks, and only the clips the lost worker had not sent are missing.
 
 Example:
 
