@@ -173,6 +173,7 @@ LONG_TESTS = [
     (90, ("tests/test_pipeline.py",)),
     (80, ("tests/test_cli.py",)),
     (85, ("tests/test_train_jax.py",)),
+    (120, ("tests/test_data_service.py",)),
     (75, ("tests/test_models_jax.py",)),
     (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
     (65, ("tests/test_wordpiece.py",)),
