@@ -140,6 +140,28 @@ def test_two_workers_make_each_clip_of_a_pass_once_with_the_draws_made_here(clus
     assert sizes == [5, 5, 2]
 
 
+def test_one_worker_makes_the_batches_made_here_in_their_order(cluster_of, demo_records):
+    """With one worker, nothing is left to chance: the endless training input from the service is, batch for
+    batch, `worker_passes` made here and regrouped (so a run fed by one worker trains as a process that made
+    that input itself would)."""
+    cluster = cluster_of(1)
+    config = demo_config("smoke")
+    config.data.dir = demo_records
+    config = train.resolve_data_config(config)
+    options = pipeline.PipelineOptions.from_config(config)
+    here = pipeline.worker_passes(demo_records, options, batch_size=5, seed=3, num_epochs=3).rebatch(5)
+    served = pipeline.training_epochs(demo_records, options, batch_size=5, seed=3, data_service=cluster.address)
+
+    batches = 0
+    for (features, labels), (served_features, served_labels) in zip(here.take(7).as_numpy_iterator(),
+                                                                    served.take(7).as_numpy_iterator()):
+        np.testing.assert_array_equal(served_labels, labels)
+        for key, value in features.items():
+            np.testing.assert_array_equal(served_features[key], value)
+        batches += 1
+    assert batches == 7  # 35 clips: all 12 of epochs 0 and 1, and 11 of epoch 2
+
+
 def _train(args, cwd, env=None, script=None):
     """`videofusion train` (or `script`, which runs it) in a subprocess; its output (Keras's progress lines on
     stdout, then the log on stderr)."""

@@ -273,6 +273,7 @@ def _shard_files(data_dir: str, split: str, options: PipelineOptions) -> List[st
 
 
 def _read_file(path, ignore_errors: bool) -> tf.data.Dataset:
+    """The records of the shard at `path` (its bad records skipped with `ignore_errors`)."""
     shard = tf.data.TFRecordDataset(path)
     return shard.ignore_errors(log_warning=True) if ignore_errors else shard
 

@@ -33,8 +33,8 @@ from absl import logging
 
 FIELD = "train.data_service"
 PROTOCOL = "grpc"
-# What the workers send: "AUTO" compresses (snappy) when the data is compressible: the uint8 frames and
-# float32 waveform of a batch, already decoded, are.
+# How the workers' batches travel: "AUTO" lets TensorFlow choose, and TensorFlow 2.21 compresses them (snappy):
+# on the demo's clips, 150 KB on the wire per clip of 201 KB (README "Input across hosts").
 COMPRESSION = "AUTO"
 # How long `wait_for_dispatcher` waits for the dispatcher to accept a connection: TensorFlow itself retries
 # for ever, the trainer silent.
