@@ -345,7 +345,8 @@ VERBS = {
 
 def _usage() -> str:
     lines = ["usage: videofusion <verb> [flags]   (videofusion <verb> --help for its flags)", ""]
-    lines += [f"  {name:<10} {verb.description}" for name, verb in VERBS.items()]
+    width = max(map(len, VERBS))
+    lines += [f"  {name:<{width}} {verb.description}" for name, verb in VERBS.items()]
     return "\n".join(lines + ["", ENVIRONMENT_HELP])
 
 
