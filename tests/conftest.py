@@ -2,6 +2,7 @@
 picture and sound agree."""
 
 import os
+import socket
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -11,6 +12,17 @@ import pytest  # noqa: E402
 from videofusion.ingest import demo_videos, prepare  # noqa: E402
 
 TONE_HZ = 440.0
+
+
+def free_ports(count: int) -> list:
+    """`count` TCP ports on 127.0.0.1 that nothing listened on a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def tone(frequency_hz: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
@@ -162,6 +174,7 @@ LONG_TESTS = [
     (80, ("tests/test_cli.py",)),
     (125, ("tests/test_train_jax.py",)),
     (55, ("tests/test_bench_accelerator.py",)),
+    (120, ("tests/test_data_service.py",)),
     (75, ("tests/test_models_jax.py",)),
     (50, ("tests/test_frame_backbones.py::test_training_freezes_then_slows_the_pretrained_backbone",)),
     (65, ("tests/test_wordpiece.py",)),

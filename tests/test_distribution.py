@@ -6,7 +6,6 @@ processes so that this one's TensorFlow runtime is left as it was."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import textwrap
 import keras
 import pytest
 import tensorflow as tf
+from conftest import free_ports
 from tensorflow.python.distribute import input_lib
 
 from videofusion import config as config_lib
@@ -124,23 +124,13 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_the_smoke_config(demo_rec
     assert CHECKSUM.search(result.stderr) and os.path.isfile(tmp_path / "run" / "model.keras")
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 # An audio-visual model with half the default's tracing time (no LSTM, no attention).
 LIGHT_MODEL = ("--config.model.video_encoder=frame_avg", "--config.model.fusion=concat")
 
 
 @pytest.mark.slow
 def test_two_worker_processes_train_the_smoke_config_to_equal_weights(demo_records, tmp_path):
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     command = [sys.executable, "-m", "videofusion.cli", "train", "--config",
                os.path.join(REPO, "experiments", "demo.py") + ":smoke", "--workdir", "run",
                f"--config.data.dir={demo_records}", *LIGHT_MODEL]

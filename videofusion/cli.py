@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import sys
 import tempfile
 import textwrap
@@ -252,6 +253,35 @@ def _summary(_):
     print(json.dumps(report))
 
 
+def _data_service_flags():
+    flags.DEFINE_integer("port", None, "Port to listen on.", required=True, lower_bound=1, upper_bound=65535)
+    flags.DEFINE_string("work-dir", None, "dispatcher: a folder (shared, or gs://) to journal its state in, so that "
+                        "a restarted dispatcher resumes its jobs (fault-tolerant mode).")
+    flags.DEFINE_string("dispatcher", None, "worker: the dispatcher's HOST:PORT.")
+    flags.DEFINE_string("host", socket.gethostname(), "worker: the name trainers reach this machine by.")
+
+
+DATA_SERVICE_ROLES = ("dispatcher", "worker")
+
+
+def _data_service(argv):
+    from videofusion.data import service
+
+    if len(argv) != 2 or argv[1] not in DATA_SERVICE_ROLES:
+        raise app.UsageError(f"usage: videofusion data-service {'|'.join(DATA_SERVICE_ROLES)} --port PORT [flags]")
+    role, port = argv[1], FLAGS.port
+    if role == "dispatcher":
+        if FLAGS.dispatcher or FLAGS["host"].present:
+            raise app.UsageError("--dispatcher and --host go with `data-service worker`")
+        service.serve_dispatcher(port, FLAGS["work-dir"].value)
+        return
+    if FLAGS["work-dir"].value:
+        raise app.UsageError("--work-dir goes with `data-service dispatcher`")
+    if not FLAGS.dispatcher or service.host_and_port(FLAGS.dispatcher) is None:
+        raise app.UsageError("data-service worker needs --dispatcher HOST:PORT, the dispatcher's address")
+    service.serve_worker(FLAGS.dispatcher, port, FLAGS.host)
+
+
 def _report_flags():
     flags.DEFINE_string("output", None, "Markdown file to write (the table is printed too).")
 
@@ -303,6 +333,10 @@ VERBS = {
     "summary": Verb(_summary_flags, _summary, "parameters and FLOPs per clip of a config's model",
                     "videofusion summary --config experiments/demo.py", arguments="[--config.FIELD=VALUE ...]",
                     uses_tensorflow=True),
+    "data-service": Verb(_data_service_flags, _data_service,
+                         "serve the training input: a tf.data service dispatcher or worker (train.data_service)",
+                         "videofusion data-service worker --dispatcher dispatcher-host:5050 --port 5051",
+                         arguments="dispatcher|worker", uses_tensorflow=True),
     "report": Verb(_report_flags, _report, "a Markdown table of the test metrics of runs",
                    "videofusion report --output results/ablation.md runs/frame runs/lstm runs/audio",
                    arguments="RUN [RUN ...]", uses_tensorflow=True),
@@ -311,7 +345,8 @@ VERBS = {
 
 def _usage() -> str:
     lines = ["usage: videofusion <verb> [flags]   (videofusion <verb> --help for its flags)", ""]
-    lines += [f"  {name:<10} {verb.description}" for name, verb in VERBS.items()]
+    width = max(map(len, VERBS))
+    lines += [f"  {name:<{width}} {verb.description}" for name, verb in VERBS.items()]
     return "\n".join(lines + ["", ENVIRONMENT_HELP])
 
 

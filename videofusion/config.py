@@ -145,6 +145,9 @@ def base_config() -> ml_collections.ConfigDict:
             # pseudo_label_fraction of them it is most confident of join the labeled ones.
             pseudo_labels_from="",
             pseudo_label_fraction=0.5,
+            # "grpc://HOST:PORT": the training input is made by the workers of the tf.data service whose
+            # dispatcher listens there (data/service.py; README "Input across hosts"); "": on this machine.
+            data_service="",
         )
     )
     # `videofusion pretrain` (training/pretrain.py): the encoders of config.model learn from the agreement of

@@ -8,5 +8,7 @@ batches keyed by `contract.tensors`, and the ops that serving repeats.
 - `transforms`: pure TensorFlow ops from decoded media to model inputs (frames, log-mel), shared with
   the SavedModel;
 - `augment`: training augmentation drawn once per clip;
-- `caption_tokenizer`: the WordPiece vocabulary of a run's captions and its tokenizer.
+- `caption_tokenizer`: the WordPiece vocabulary of a run's captions and its tokenizer;
+- `service`: the tf.data service's dispatcher and workers (`videofusion data-service`), and the training
+  input made by them (`train.data_service`).
 """

@@ -48,7 +48,7 @@ from absl import logging
 
 from videofusion import fileio
 from videofusion.contract import prepared_folder, record_schema, tensors
-from videofusion.data import augment, transforms
+from videofusion.data import augment, service, transforms
 from videofusion.data.augment import Augmentation
 from videofusion.data.transforms import ClipSpec
 
@@ -272,15 +272,17 @@ def _shard_files(data_dir: str, split: str, options: PipelineOptions) -> List[st
     return prepared_folder.shard_files(data_dir, split)
 
 
+def _read_file(path, ignore_errors: bool) -> tf.data.Dataset:
+    """The records of the shard at `path` (its bad records skipped with `ignore_errors`)."""
+    shard = tf.data.TFRecordDataset(path)
+    return shard.ignore_errors(log_warning=True) if ignore_errors else shard
+
+
 def _read(files, num_files: int, ignore_errors: bool) -> tf.data.Dataset:
     """The records of `files` (a list, or a string tensor of `num_files`), interleaved."""
-
-    def read_file(path):
-        shard = tf.data.TFRecordDataset(path)
-        return shard.ignore_errors(log_warning=True) if ignore_errors else shard
-
     return tf.data.Dataset.from_tensor_slices(files).interleave(
-        read_file, cycle_length=min(num_files, _CYCLE_LENGTH), num_parallel_calls=tf.data.AUTOTUNE
+        lambda path: _read_file(path, ignore_errors), cycle_length=min(num_files, _CYCLE_LENGTH),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
 
 
@@ -318,6 +320,32 @@ def _selected(records: tf.data.Dataset, selection: Optional[Callable]) -> tf.dat
     return records if selection is None else records.filter(selection)
 
 
+def _shuffled_blocks(records: tf.data.Dataset, key: tf.Tensor) -> tf.data.Dataset:
+    """`records` in blocks of `_SHUFFLE_BUFFER`, each block's records taken out in an order fixed by `key`
+    and the block's index."""
+
+    def shuffled_block(index, block):
+        # The records taken out one by one in a shuffled order: each string copied once, where
+        # shuffling the block and `unbatch` copied each twice (0.25 ms of a core per clip of 360 KB).
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(tf.shape(block)[0]), tf.random.experimental.stateless_fold_in(key, index))
+        return tf.data.Dataset.from_tensor_slices(order).map(lambda position: block[position])
+
+    return records.batch(_SHUFFLE_BUFFER).enumerate().flat_map(shuffled_block)
+
+
+def _examples(records: tf.data.Dataset, seed_of: Callable, options: PipelineOptions, batch_size: int,
+              labels: Optional[Callable]) -> tf.data.Dataset:
+    """Training batches of `records`, pairs (tag, serialized clip) whose draws come from `seed_of(tag,
+    serialized)` (`[2]` int64)."""
+    example = train_example if options.views_per_clip == 1 else train_views
+    examples = records.map(
+        lambda tag, serialized: example(serialized, seed_of(tag, serialized), options, labels),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return (examples if options.views_per_clip == 1 else examples.unbatch()).batch(batch_size)
+
+
 def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key: tf.Tensor,
                 selection: Optional[Callable] = None,
                 labels: Optional[Callable] = None) -> tf.data.Dataset:
@@ -330,39 +358,73 @@ def _train_pass(files: List[str], options: PipelineOptions, batch_size: int, key
     files_key, blocks_key, clips_key = tf.unstack(tf.random.experimental.stateless_split(key, 3))
     records = _selected(_read(tf.random.experimental.stateless_shuffle(tf.constant(files), files_key), len(files),
                               options.ignore_errors), selection)
-
-    def shuffled_block(index, block):
-        # The records taken out one by one in a shuffled order: each string copied once, where
-        # shuffling the block and `unbatch` copied each twice (0.25 ms of a core per clip of 360 KB).
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(tf.shape(block)[0]), tf.random.experimental.stateless_fold_in(blocks_key, index))
-        return tf.data.Dataset.from_tensor_slices(order).map(lambda position: block[position])
-
-    shuffled = records.batch(_SHUFFLE_BUFFER).enumerate().flat_map(shuffled_block)
-    example = train_example if options.views_per_clip == 1 else train_views
-    examples = shuffled.enumerate().map(
-        lambda index, serialized: example(serialized, tf.random.experimental.stateless_fold_in(clips_key, index),
-                                          options, labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return (examples if options.views_per_clip == 1 else examples.unbatch()).batch(batch_size)
+    return _examples(_shuffled_blocks(records, blocks_key).enumerate(),
+                     lambda index, _: tf.random.experimental.stateless_fold_in(clips_key, index),
+                     options, batch_size, labels)
 
 
 def _pass_key(seed: Optional[int], epoch: tf.Tensor) -> tf.Tensor:
     return tf.stack([tf.constant(seed or 0, tf.int64), tf.cast(epoch, tf.int64)])
 
 
-def training_epochs(data_dir: str, options: PipelineOptions, batch_size: int, seed: int,
-                    first_epoch: int = 0) -> tf.data.Dataset:
-    """Endless training batches: one pass over the train split for epoch `first_epoch`, then for the next
-    epoch, and so on, each pass fixed by (`seed`, its epoch): a run resumed at epoch k gets the batches
-    that epoch k of an uninterrupted run got. An epoch's last batch may be smaller."""
+def _train_split(data_dir: str, options: PipelineOptions):
+    """(shard files, `clip_selection`, `clip_label_lookup`) of the train split."""
     files = _shard_files(data_dir, "train", options)
     labels = clip_label_lookup(options)
-    selection = clip_selection(data_dir, "train", options, labels)
+    return files, clip_selection(data_dir, "train", options, labels), labels
+
+
+def training_epochs(data_dir: str, options: PipelineOptions, batch_size: int, seed: int,
+                    first_epoch: int = 0, data_service: str = "") -> tf.data.Dataset:
+    """Endless training batches: one pass over the train split for epoch `first_epoch`, then for the next
+    epoch, and so on, each pass fixed by (`seed`, its epoch): a run resumed at epoch k gets the batches
+    that epoch k of an uninterrupted run got. An epoch's last batch may be smaller.
+
+    With `data_service` (a dispatcher's `grpc://HOST:PORT`), `worker_passes` run on that tf.data
+    service's workers, and the batches are all of `batch_size` (`service.distributed`).
+    """
+    if data_service:
+        return _without_autotune_thread(service.distributed(
+            worker_passes(data_dir, options, batch_size, seed, first_epoch), data_service, batch_size
+        ).prefetch(tf.data.AUTOTUNE))
+    files, selection, labels = _train_split(data_dir, options)
     return _without_autotune_thread(tf.data.Dataset.counter(first_epoch).flat_map(
         lambda epoch: _train_pass(files, options, batch_size, _pass_key(seed, epoch), selection, labels)
     ).prefetch(tf.data.AUTOTUNE))
+
+
+def worker_passes(data_dir: str, options: PipelineOptions, batch_size: int, seed: int, first_epoch: int = 0,
+                  num_epochs: Optional[int] = None) -> tf.data.Dataset:
+    """Training batches of the passes for epochs `first_epoch`, `first_epoch + 1`, ... (`num_epochs` of
+    them; None: endless), as tf.data service workers make them under dynamic sharding.
+
+    The first dataset (what the dispatcher splits) counts (epoch, file) pairs, the files of each epoch in
+    the order (`seed`, epoch) shuffles them: the dispatcher hands them out in that order, one to each
+    worker that asks, a pass after the other. A worker reads one file at a time, shuffles its records in
+    blocks of `_SHUFFLE_BUFFER`, and batches the examples it makes from whichever files it got (a batch
+    can hold clips of two files, of two epochs). Each clip's draws come from (`seed`, epoch, its
+    `record_schema.clip_key`): whichever worker reads it, a clip gets the same frames and sound.
+    Without the service, these are what one worker would make.
+    """
+    files, selection, labels = _train_split(data_dir, options)
+    count, first = len(files), first_epoch * len(files)
+    splits = (tf.data.Dataset.counter(first) if num_epochs is None
+              else tf.data.Dataset.range(first, first + num_epochs * count))
+
+    def read(split):
+        epoch = split // count
+        files_key, blocks_key, _ = tf.unstack(tf.random.experimental.stateless_split(_pass_key(seed, epoch), 3))
+        path = tf.random.experimental.stateless_shuffle(tf.constant(files), files_key)[split % count]
+        records = _selected(_read_file(path, options.ignore_errors), selection)
+        block_key = tf.random.experimental.stateless_fold_in(blocks_key, split % count)
+        return _shuffled_blocks(records, block_key).map(lambda serialized: (epoch, serialized))
+
+    def clip_seed(epoch, serialized):
+        clips_key = tf.random.experimental.stateless_split(_pass_key(seed, epoch), 3)[2]
+        clip = tf.strings.to_hash_bucket_fast(clip_key_of(record_schema.parse_identity(serialized)), 2 ** 62)
+        return tf.random.experimental.stateless_fold_in(clips_key, clip)
+
+    return _examples(splits.flat_map(read), clip_seed, options, batch_size, labels)
 
 
 def make_dataset(

@@ -118,6 +118,9 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     """Pretrains the encoders `config` describes on its data's training clips; writes everything into
     `workdir` (config.json, TensorBoard logs, checkpoints, model.keras); returns the model."""
     config = train.resolve_data_config(config)
+    if config.train.data_service:
+        raise ValueError(f"train.data_service={config.train.data_service!r}: `videofusion pretrain` reads its input "
+                         "on this machine (only `videofusion train` takes it from a tf.data service); leave it empty")
     distribution = strategy_lib.make_distribution(config.train.strategy)
     with distribution.run_dir(workdir) as run_dir:
         if run_dir != workdir:  # a worker other than the chief resumes where the chief's backup says

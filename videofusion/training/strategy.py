@@ -147,7 +147,7 @@ class Distribution:
     def task(self) -> str:
         """This process's task in a multi-worker cluster ("worker 1"), or "chief"."""
         resolver = getattr(self.strategy, "cluster_resolver", None)
-        if self._multi_worker and resolver is not None and resolver.task_type:
+        if self.multi_worker and resolver is not None and resolver.task_type:
             return f"{resolver.task_type} {resolver.task_id}"
         return "chief"
 
@@ -157,12 +157,13 @@ class Distribution:
         return self.strategy is None or self.strategy.extended.should_checkpoint
 
     @property
-    def _multi_worker(self) -> bool:
+    def multi_worker(self) -> bool:
+        """Whether this process is one of several training workers (MultiWorkerMirroredStrategy)."""
         return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     def prepare_model(self, model: keras.Model) -> keras.Model:
         """`model` (built in `scope()`) made ready to `fit` under this distribution; returns it."""
-        if self._multi_worker:
+        if self.multi_worker:
             _build_from_local_batch(model, self.strategy)
         return model
 

@@ -36,7 +36,7 @@ from absl import logging
 from videofusion import config as config_lib
 from videofusion import fileio, run_folder
 from videofusion.contract import modalities, prepared_folder
-from videofusion.data import caption_tokenizer, labeled_subset, pipeline
+from videofusion.data import caption_tokenizer, labeled_subset, pipeline, service
 from videofusion.data.transforms import ClipSpec
 from videofusion.models import InputShapes, build_classifier, finetune, optimization, transfer
 from videofusion.training import callbacks as callbacks_lib
@@ -116,10 +116,11 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
     if config.train.pseudo_labels_from:
         options, examples = _with_pseudo_labels(config, options, labels, run_dir)
 
+    data_service = _data_service(config, distribution)
+
     def train_from(epoch: int) -> tf.data.Dataset:
-        return distribution.prepare_dataset(
-            pipeline.training_epochs(config.data.dir, options, batch_size, config.train.seed, first_epoch=epoch)
-        )
+        return distribution.prepare_dataset(pipeline.training_epochs(
+            config.data.dir, options, batch_size, config.train.seed, first_epoch=epoch, data_service=data_service))
 
     try:
         val_ds = distribution.prepare_dataset(
@@ -132,6 +133,20 @@ def _datasets(config, options: pipeline.PipelineOptions, distribution: strategy_
     logging.info("%d training clips, global batch %d (%d replica(s)): %d steps per epoch", examples, batch_size,
                  replicas, steps)
     return Data(train_from, val_ds, steps, _class_weights(config, labels), examples)
+
+
+def _data_service(config, distribution: strategy_lib.Distribution) -> str:
+    """`train.data_service` checked: "" (local input), or the address of a dispatcher that answers."""
+    address = config.train.data_service
+    if not address:
+        return ""
+    if distribution.multi_worker:
+        raise ValueError(f"train.data_service={address!r} feeds one training process; under "
+                         "train.strategy=multi_worker each worker would get batches of its own, not its part of "
+                         "the same ones: leave train.data_service empty there")
+    service.wait_for_dispatcher(address)
+    logging.info("Training input from the tf.data service at %s (the validation input is read here)", address)
+    return address
 
 
 def _with_pseudo_labels(config, options: pipeline.PipelineOptions, labels: List[str], run_dir: str):
@@ -339,6 +354,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
     the others into a temporary folder of their own (`strategy.Distribution.run_dir`). Every worker logs
     a checksum of its final trainable weights, so that their logs show they ended identical.
     """
+    if config.train.data_service:  # a mistake is answered before anything else is done
+        service.parse_address(config.train.data_service)
     config = resolve_data_config(config)
     if config.model.init_from:  # a mistake is answered before anything else is logged
         check_init_from(config)
