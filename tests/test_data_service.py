@@ -204,8 +204,7 @@ KILLING_TRAIN_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     import keras
-    from videofusion import cli
-    from videofusion.training import train
+    from tests.train_in_process import run_train
 
     class KillWorker(keras.callbacks.Callback):
         killed = False
@@ -216,12 +215,7 @@ KILLING_TRAIN_SCRIPT = textwrap.dedent(
                 self.killed = True
                 print("killed the worker", file=sys.stderr, flush=True)
 
-    fit = train.fit
-    train.fit = lambda run, extra_callbacks=(): fit(run, [KillWorker(), *extra_callbacks])
-    try:
-        cli.main(["videofusion", "train", *sys.argv[2:]])
-    except SystemExit as exit:  # absl's app.run ends with sys.exit
-        assert not exit.code, exit.code
+    run_train(sys.argv[2:], [KillWorker()])
     """
 )
 

@@ -35,10 +35,10 @@ TRAIN_SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     import tensorflow as tf
-    from videofusion import cli, models
+    from tests.train_in_process import run_train
+    from videofusion import models
     from videofusion.contract import prepared_folder, tensors
     from videofusion.data import pipeline
-    from videofusion.training import train
 
     initial = {}
 
@@ -46,12 +46,7 @@ TRAIN_SCRIPT = textwrap.dedent(
         def on_train_begin(self, logs=None):
             initial.update({v.path: keras.ops.convert_to_numpy(v).copy() for v in self.model.trainable_variables})
 
-    fit = train.fit
-    train.fit = lambda run, extra_callbacks=(): fit(run, [KeepInitialWeights(), *extra_callbacks])
-    try:
-        cli.main(["videofusion", "train", *sys.argv[2:]])
-    except SystemExit as exit:  # absl's app.run ends with sys.exit
-        assert not exit.code, exit.code
+    run_train(sys.argv[2:], [KeepInitialWeights()])
     keras.distribution.set_distribution(None)  # score on one device: a batch of one clip's views
     config, _, model = models.load_run("run")
     moved = {v.path: float(np.abs(keras.ops.convert_to_numpy(v) - initial[v.path]).max())
@@ -158,14 +153,11 @@ CACHE_SCRIPT = textwrap.dedent(
     """
     import collections, json, sys
     import jax
-    from videofusion import cli
+    from tests.train_in_process import run_train
 
     events = collections.Counter()
     jax.monitoring.register_event_listener(lambda event, **_: events.update([event]))
-    try:
-        cli.main(["videofusion", "train", *sys.argv[1:]])
-    except SystemExit as exit:
-        assert not exit.code, exit.code
+    run_train(sys.argv[1:])
     print(json.dumps({"requests": events["/jax/compilation_cache/compile_requests_use_cache"],
                       "hits": events["/jax/compilation_cache/cache_hits"]}))
     """
