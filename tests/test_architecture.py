@@ -101,9 +101,11 @@ def test_every_stage_says_what_it_takes_in_and_gives_out():
         assert "In:" in doc and "Out:" in doc, f"videofusion/{stage}/__init__.py's docstring"
 
 
-@pytest.mark.parametrize("module", ["videofusion.models", "videofusion.ingest.prepare"])
+@pytest.mark.parametrize("module", ["videofusion.models", "videofusion.ingest.prepare",
+                                    "videofusion.training.compilation_cache"])
 def test_models_and_ingest_load_without_tensorflow(module):
-    """Models run under JAX on machines without TensorFlow; prepare's workers start without it."""
+    """Models run under JAX on machines without TensorFlow (bench_accelerator's GPU rows, with the
+    compilation cache); prepare's workers start without it."""
     code = f"import sys, {module}; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={**os.environ, "KERAS_BACKEND": "jax"})

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from videofusion.ingest import demo_videos
+from videofusion.training import compilation_cache
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAX_ENV = {
@@ -184,3 +185,29 @@ def test_a_second_jax_run_takes_every_compiled_program_from_the_compilation_cach
     first, second = counts
     assert first["requests"] >= 10 and first["hits"] == 0, first
     assert second == {"requests": first["requests"], "hits": first["requests"]}, (first, second)
+
+
+def test_the_compilation_cache_is_jax_s_own_and_leaves_tensorflow_alone(tmp_path):
+    """Under JAX, `use` points JAX's persistent cache at the folder (`~` expanded) for programs of any
+    size; "" keeps `JAX_COMPILATION_CACHE_DIR`. Under TensorFlow (this process) it sets nothing."""
+    script = textwrap.dedent(
+        """
+        import json, jax
+        from videofusion.training import compilation_cache
+        compilation_cache.use("")
+        kept = jax.config.jax_compilation_cache_dir
+        compilation_cache.use("~/jax-cache")
+        print(json.dumps([kept, jax.config.jax_compilation_cache_dir,
+                          jax.config.jax_persistent_cache_min_compile_time_secs]))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                                     HOME=str(tmp_path), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "env")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [str(tmp_path / "env"), str(tmp_path / "jax-cache"), 0]
+    import jax
+
+    before = jax.config.jax_compilation_cache_dir
+    compilation_cache.use(str(tmp_path / "tensorflow"))
+    assert jax.config.jax_compilation_cache_dir == before
