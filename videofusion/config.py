@@ -127,8 +127,8 @@ def base_config() -> ml_collections.ConfigDict:
             early_stopping_patience=0,  # stop after this many epochs without a better val accuracy (0: never)
             precision="float32",  # or mixed_float16 (with loss scaling), mixed_bfloat16
             jit_compile="auto",  # XLA: "auto" (Keras decides), "true" or "false"
-            # Under JAX: the compiled programs, kept for the next run with the same shapes (its first step
-            # then skips XLA: training/compilation_cache.py); "": JAX's own setting.
+            # Under JAX: the compiled programs, kept for the next run that compiles the same ones (a resumed
+            # run, a rerun: its first step then skips XLA; training/compilation_cache.py); "": JAX's own setting.
             compilation_cache="~/.cache/videofusion/jax",
             strategy="auto",
             seed=0,
