@@ -102,16 +102,15 @@ flags.DEFINE_string("row", "", "Internal: the JSON of one row, measured in this 
 
 
 def bench_config(size: str, model: str, precision: str, data_dir: str, batch_size: int = 0,
-                 jit_compile: str = "auto", compilation_cache: str = ""):
-    """The experiment config of one row."""
+                 jit_compile: str = "auto", cache: str = ""):
+    """The experiment config of one row (`cache`: its `train.compilation_cache`)."""
     sizes = SIZES[size]
     config = config_lib.base_config()
     config.data.update(dict(dir=data_dir, num_frames=sizes["num_frames"], image_size=sizes["image_size"],
                             mel_bins=sizes["mel_bins"], stride=1))
     config.model.update(dict(frame_backbone=MODELS[model], embed_dim=sizes["embed_dim"]))
     config.train.update(dict(batch_size=batch_size or sizes["batch_size"], precision=PRECISIONS[precision],
-                             validation_dashboards=False, compilation_cache=compilation_cache,
-                             jit_compile=jit_compile))
+                             validation_dashboards=False, compilation_cache=cache, jit_compile=jit_compile))
     return config
 
 
