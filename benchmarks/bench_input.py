@@ -2,8 +2,8 @@
 
 The model trains at `--image_size` (112 px); the prepared shards hold JPEG frames of a short side chosen
 at `prepare` time (`--short-side`), and the input pipeline decodes them on the host's cores. The
-candidates, each measured on the same clips prepared at several short sides (`--data_dirs`, the
-`prepare` output of one set of videos per side):
+candidates, each measured on the same clips prepared at several short sides (`--sides`: bench_prepare's
+textured clips, made and prepared once beside its cache; or `--data_dirs`, folders prepared elsewhere):
 
 - `decode <side>`: `tf.io.decode_jpeg` of frames stored at that side, as the pipeline decodes them
   (`pipeline.decode_frames`, in a `tf.function`, one clip at a time); the model's first layer then
@@ -13,14 +13,14 @@ candidates, each measured on the same clips prepared at several short sides (`--
 - `opencv <side>`: `cv2.imdecode`, the decoder a host without TensorFlow has (and the `opencv ÷2`
   counterpart, `IMREAD_REDUCED_COLOR_2`);
 - `uint8 cache <image_size>`: frames stored raw at the training size, read back with `np.frombuffer`
-  from memory (the page cache): what a frame cache costs once it is written, and its size per clip;
+  from memory: what a frame cache costs once it is written, and its size per clip;
 - and the whole pipeline (`pipeline.training_epochs`, all cores) on the data of each side, and at the
   training size in shorter records (`prepare --max-clip-seconds`): clips/s and CPU ms per clip. A record
   holds every frame and the audio of its span, which the pipeline reads, copies and parses to use 16
   frames: its cost grows with the record's length.
 
 Per-frame figures are frames per core-second: the CPU seconds of this process, all its threads
-counted, the fastest of `--repeats` passes over the frames; the JPEG bytes per frame are given with them.
+counted, the fastest of `--decode_repeats` passes over the frames; the JPEG bytes per frame are given with them.
 
 GPU decoding (NVIDIA DALI through `external_source`, since DALI's TFRecord reader cannot read
 SequenceExample, NVIDIA/DALI#3824) needs an NVIDIA GPU and DALI's wheels, which this machine lacks; it
