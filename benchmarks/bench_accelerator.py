@@ -353,18 +353,28 @@ def decode_rate(folder: str, processes: int) -> Dict[str, float]:
             "decode_frames_per_core_s": float(np.median(per_process))}
 
 
-def run_rows(rows: List[Dict]) -> List[Dict]:
-    """Measures every row in a process of its own (its Keras backend set before Keras is imported)."""
-    results = []
-    for row in rows:
-        env = {**os.environ, "KERAS_BACKEND": row["backend"]}
-        logging.info("Row %s / %s / %s", row["model"], row["backend"], row["precision"])
-        completed = subprocess.run([sys.executable, os.path.abspath(__file__), f"--row={json.dumps(row)}"],
-                                   env=env, stdout=subprocess.PIPE, check=False)
-        if completed.returncode:
-            raise RuntimeError(f"row {row} failed (exit {completed.returncode}); its log is above")
-        results.append({**row, **json.loads(completed.stdout.decode().strip().splitlines()[-1])})
-    return results
+def run_row(row: Dict) -> Dict:
+    """Measures `row` in a process of its own (its Keras backend set before Keras is imported). A row that
+    fails (a model that does not fit the device's memory at this batch, say) comes back with its error's
+    last line, so that a one-shot run on a lent GPU keeps what the other rows measured."""
+    env = {**os.environ, "KERAS_BACKEND": row["backend"]}
+    logging.info("Row %s / %s / %s", row["model"], row["backend"], row["precision"])
+    completed = subprocess.run([sys.executable, os.path.abspath(__file__), f"--row={json.dumps(row)}"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    log = completed.stderr.decode(errors="replace")
+    sys.stderr.write(log)
+    if completed.returncode:
+        error = next((line for line in reversed(log.splitlines()) if line.strip()), f"exit {completed.returncode}")
+        logging.error("Row %s / %s / %s failed: %s", row["model"], row["backend"], row["precision"], error)
+        return {**row, "error": error.strip()}
+    return {**row, **json.loads(completed.stdout.decode().strip().splitlines()[-1])}
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def _figure(value) -> str:
@@ -375,11 +385,14 @@ def markdown(results: List[Dict], extra: Dict) -> str:
     """The results as the markdown table of `--output`."""
     header = ("| model | backend | precision | build s | first step s | (trace / lower / XLA s, programs) | "
               "device clips/s | memory clips/s | shards clips/s | shards ÷ memory | shards ÷ device |")
-    # jax rows: trace / lower / XLA seconds and programs compiled in the first step
+    device = next(r["device"] for r in results if "device" in r)
     lines = [f"# Accelerator benchmark ({extra['size']})", "",
-             f"{extra['date']}; host {extra['cpu']}, {extra['cores']} cores; device {results[0]['device']}; "
+             f"{extra['date']}; host {extra['cpu']}, {extra['cores']} cores; device {device}; "
              f"`{extra['command']}`", "", header, "|" + "---|" * 11]
     for r in results:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['backend']} | {r['precision']} | failed: {r['error'][:200]} |")
+            continue
         jax_split = (f"{r['trace_s']:.1f} / {r['lower_s']:.1f} / {r['compile_s']:.1f}, {r['compiles']:.0f}"
                      if r["backend"] == "jax" else "")
         shards = [_figure(r.get(k)) for k in ("shards_clips_per_s", "ratio_shards_vs_memory", "ratio_shards_vs_device")]
@@ -414,16 +427,17 @@ def main(argv):
                  device_inputs=FLAGS.device_inputs, batch_size=FLAGS.batch_size, jit_compile=FLAGS.jit_compile,
                  rates=FLAGS.rates, compilation_cache=FLAGS.compilation_cache)
             for m in FLAGS.models for b in FLAGS.backends for p in FLAGS.precisions]
-    results = run_rows(rows)
     extra = dict(size=FLAGS.size, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  cpu=cpu_model(), cores=host_cores(), command=" ".join(["bench_accelerator.py", *sys.argv[1:]]))
     if FLAGS.device_inputs:
         extra.update(decode_rate(FLAGS.device_inputs, FLAGS.decode_processes or host_cores()))
-    if FLAGS.output:
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output + ".tmp", "w", encoding="utf-8") as f:
-            f.write(markdown(results, extra))
-        os.replace(FLAGS.output + ".tmp", FLAGS.output)
+    results = []
+    for row in rows:  # the table rewritten after each row: a run cut short keeps the rows it finished
+        results.append(run_row(row))
+        if FLAGS.output and any("error" not in result for result in results):
+            _write(FLAGS.output, markdown(results, extra))
+    if all("error" in result for result in results):
+        raise RuntimeError(f"every row failed; the first: {results[0]['error']}")
     print(json.dumps({"rows": results, **extra}))
 
 
