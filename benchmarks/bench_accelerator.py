@@ -52,7 +52,6 @@ import contextlib
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -61,7 +60,9 @@ from typing import Dict, List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import jpeg_decoding  # noqa: E402  (benchmarks/, beside this file; no TensorFlow)
 import keras  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
@@ -79,6 +80,7 @@ MODELS = {"default": "pooled_cnn", "mobilenet_v3_small": "mobilenet_v3_small", "
 PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 BACKENDS = ("tensorflow", "jax")
 INPUTS_FILE, RUN_FILE, JPEGS_FILE = "inputs.npz", "run.json", "jpegs.npz"
+DEVICE_JPEG_FRAMES = 1600  # JPEG frames carried for the decoding rate: 16 of bench_input's 10-s clips at 10 fps
 _JAX_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace_s",
                "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s",
                "/jax/core/compile/backend_compile_duration": "compile_s"}
@@ -203,21 +205,7 @@ def device_name() -> str:
         if gpus:
             details = tf.config.experimental.get_device_details(gpus[0])
             return f"{details.get('device_name', gpus[0].name)} (gpu, {len(gpus)} device(s))"
-    return f"{cpu_model()} (cpu)"
-
-
-def cpu_model() -> str:
-    """The host CPU's model name (/proc/cpuinfo), else what `platform` knows."""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def host_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{machine.cpu_model()} (cpu)"
 
 
 def measure_row(row: Dict) -> Dict:
@@ -311,10 +299,8 @@ def measure_row_from_device_inputs(row: Dict) -> Dict:
 
 def write_device_inputs(folder: str, size: str, data_dir: str, clips: int = 16) -> None:
     """Writes what `--device_inputs` reads: `clips` training examples as the pipeline makes them, the
-    resolved default config and its input shapes, and those clips' JPEG frames."""
-    import tensorflow as tf
-
-    from videofusion.contract import prepared_folder, record_schema
+    resolved default config and its input shapes, and the shards' first `DEVICE_JPEG_FRAMES` JPEG frames."""
+    from videofusion.contract import prepared_folder
     from videofusion.data import pipeline
     from videofusion.training import train
 
@@ -330,9 +316,7 @@ def write_device_inputs(folder: str, size: str, data_dir: str, clips: int = 16) 
     with open(os.path.join(folder, RUN_FILE), "w", encoding="utf-8") as f:
         json.dump({"config": json.loads(config.to_json()), "num_classes": labels_count,
                    "shapes": {**vars(shapes), "log_mel": vars(shapes.log_mel)}}, f)
-    records = tf.data.TFRecordDataset(prepared_folder.shard_files(data_dir, "train")).take(clips)
-    jpegs = [image for record in records
-             for image in record_schema.parse_clip(record)[record_schema.IMAGES].numpy()]
+    jpegs = jpeg_decoding.shard_jpegs(data_dir, DEVICE_JPEG_FRAMES)
     np.savez(os.path.join(folder, JPEGS_FILE), data=np.frombuffer(b"".join(jpegs), np.uint8),
              offsets=np.cumsum([0] + [len(image) for image in jpegs]))
     logging.info("Wrote %d clips' batch inputs and %d JPEG frames to %s", clips, len(jpegs), folder)
@@ -341,8 +325,6 @@ def write_device_inputs(folder: str, size: str, data_dir: str, clips: int = 16) 
 def decode_rate(folder: str, processes: int) -> Dict[str, float]:
     """JPEG frames/s that `processes` processes decode with OpenCV from `--write_device_inputs`'s frames."""
     import multiprocessing
-
-    import jpeg_decoding  # benchmarks/, beside this file
 
     with np.load(os.path.join(folder, JPEGS_FILE)) as stored:
         data, offsets = stored["data"].tobytes(), stored["offsets"]
@@ -428,9 +410,10 @@ def main(argv):
                  rates=FLAGS.rates, compilation_cache=FLAGS.compilation_cache)
             for m in FLAGS.models for b in FLAGS.backends for p in FLAGS.precisions]
     extra = dict(size=FLAGS.size, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 cpu=cpu_model(), cores=host_cores(), command=" ".join(["bench_accelerator.py", *sys.argv[1:]]))
+                 cpu=machine.cpu_model(), cores=machine.host_cores(),
+                 command=" ".join(["bench_accelerator.py", *sys.argv[1:]]))
     if FLAGS.device_inputs:
-        extra.update(decode_rate(FLAGS.device_inputs, FLAGS.decode_processes or host_cores()))
+        extra.update(decode_rate(FLAGS.device_inputs, FLAGS.decode_processes or machine.host_cores()))
     results = []
     for row in rows:  # the table rewritten after each row: a run cut short keeps the rows it finished
         results.append(run_row(row))

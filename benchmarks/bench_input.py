@@ -43,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import bench_prepare  # noqa: E402  (benchmarks/, beside this file: the textured clips and their flags)
 import cv2  # noqa: E402
 import jpeg_decoding  # noqa: E402
+import machine  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
@@ -58,20 +59,6 @@ flags.DEFINE_integer("pipeline_batches", 20, "Batches of 16 clips timed through 
 flags.DEFINE_float("short_records_seconds", 3.2, "Also prepare the --image_size side in records of at most this "
                    "long (prepare --max-clip-seconds), for the pipeline's cost per record length (0: no).")
 flags.DEFINE_string("output", "", "Markdown file for the table.")
-
-def _jpegs(data_dir: str, count: int) -> List[bytes]:
-    """The first `count` JPEG frames of the training shards of `data_dir`."""
-    import tensorflow as tf
-
-    from videofusion.contract import prepared_folder, record_schema
-
-    frames: List[bytes] = []
-    for record in tf.data.TFRecordDataset(prepared_folder.shard_files(data_dir, "train")):
-        frames.extend(record_schema.parse_clip(record)[record_schema.IMAGES].numpy())
-        if len(frames) >= count:
-            break
-    return frames[:count]
-
 
 def tensorflow_decode_rate(jpegs: List[bytes], repeats: int, ratio: int = 1, clip: int = 16) -> float:
     """Frames per CPU second of `tf.io.decode_jpeg` on `jpegs`, `clip` at a time in a `tf.function`, as
@@ -141,7 +128,7 @@ def measure(data_dirs: Dict[tuple, str]) -> Dict:
     rows = []
     sides = sorted({side: data_dir for (side, _), data_dir in sorted(data_dirs.items(), key=str)}.items())
     for side, data_dir in sides:
-        jpegs = _jpegs(data_dir, FLAGS.frames)
+        jpegs = jpeg_decoding.shard_jpegs(data_dir, FLAGS.frames)
         size = float(np.mean([len(j) for j in jpegs]))
         shape = cv2.imdecode(np.frombuffer(jpegs[0], np.uint8), cv2.IMREAD_COLOR).shape
         pixels = f"{shape[1]}×{shape[0]}"
@@ -220,7 +207,7 @@ def main(argv):
         with open(FLAGS.output + ".tmp", "w", encoding="utf-8") as f:
             f.write(markdown(figures, date))
         os.replace(FLAGS.output + ".tmp", FLAGS.output)
-    print(json.dumps({"date": date, "cores": os.cpu_count(), **figures}))
+    print(json.dumps({"date": date, "cores": machine.host_cores(), **figures}))
 
 
 if __name__ == "__main__":

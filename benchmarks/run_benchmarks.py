@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Dict, List
 
+import machine  # noqa: E402  (benchmarks/, beside this file)
 from absl import app, flags, logging
 
 from videofusion import fileio
@@ -48,18 +49,6 @@ BENCHMARKS = {
 
 _OUTPUT = flags.DEFINE_string("output", "results/benchmarks.md", "The Markdown report to write.")
 _ONLY = flags.DEFINE_list("only", list(BENCHMARKS), f"Benchmarks to run, of {', '.join(BENCHMARKS)}.")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_benchmark(name: str, args: List[str]) -> tuple:
@@ -89,7 +78,7 @@ def report(results: List[tuple], when: datetime.datetime) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {when:%Y-%m-%d %H:%M} UTC on {cpu_model()}, {os.cpu_count()} cores, Python "
+        f"Measured {when:%Y-%m-%d %H:%M} UTC on {machine.cpu_model()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, by `make bench` (`benchmarks/run_benchmarks.py`). Every ratio compares "
         "a figure with its reference measured in the same run, side by side; each script's docstring says "
         "what its reference is and what the goal is.",

@@ -149,6 +149,16 @@ def steps_per_epoch(examples: int, batch_size: int) -> int:
     return max(1, math.ceil(examples / batch_size))
 
 
+def jit_compile(train_cfg):
+    """Keras's `jit_compile` for `train.jit_compile` ("auto", "true" or "false", any case).
+
+    >>> from videofusion.config import base_config
+    >>> jit_compile(base_config().train)
+    'auto'
+    """
+    return JIT_COMPILE[str(train_cfg.jit_compile).lower()]
+
+
 def compile_classifier(model: keras.Model, config, scaled_layers=(), steps_per_epoch: int = 1,
                        first_epoch: int = 0) -> None:
     """Compiles the classifier `model` with the recipe of the experiment `config`: its optimizer with the
@@ -169,7 +179,7 @@ def compile_classifier(model: keras.Model, config, scaled_layers=(), steps_per_e
     model.compile(
         optimizer=optimizer,
         loss={name: SmoothedCrossentropy(config.train.label_smoothing) for name in model.output},
-        jit_compile=JIT_COMPILE[str(config.train.jit_compile).lower()],
+        jit_compile=jit_compile(config.train),
         loss_weights={name: 1.0 if name == tensors.CLASSES else config.model.aux_loss_weight for name in model.output},
         metrics={
             tensors.CLASSES: [

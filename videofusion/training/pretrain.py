@@ -147,7 +147,7 @@ def pretrain(config: ml_collections.ConfigDict, workdir: str) -> keras.Model:
             loss = contrastive.CrossModalInfoNCE(config.pretrain.within_modal_weight)
             model.compile(optimizer=optimization.make_optimizer(recipe(config), steps),
                           loss={pretraining.EMBEDDINGS: loss},
-                          jit_compile=optimization.JIT_COMPILE[str(config.train.jit_compile).lower()])
+                          jit_compile=optimization.jit_compile(config.train))
         paths = run_folder.RunPaths(run_dir)
         config_lib.save_run_config(config, run_dir)
         _fit(model, config, paths, train_from, val, steps)
