@@ -48,7 +48,8 @@ def track(items: Iterable, desc: str, unit: str, total: Optional[int] = None) ->
 
 
 class RateProgress:
-    """Progress of work items that each cover some seconds of media: count, media-seconds/s, ETA.
+    """Progress of work items that each cover some seconds of media: count, media-seconds/s, ETA (`total`
+    None: a count of unknown end).
 
     A tqdm bar on a terminal, a log line every 10 s otherwise.
 
@@ -56,7 +57,7 @@ class RateProgress:
     >>> bar.update(seconds=3.0); bar.update(seconds=1.0); bar.close()
     """
 
-    def __init__(self, total: int, desc: str, unit: str):
+    def __init__(self, total: Optional[int], desc: str, unit: str):
         self._total, self._desc, self._unit = total, desc, unit
         self._done, self._seconds = 0, 0.0
         self._started = self._last_log = time.monotonic()
@@ -64,7 +65,8 @@ class RateProgress:
 
     def _rates(self) -> tuple:
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        remaining = (self._total - self._done) * elapsed / self._done if self._done else float("nan")
+        known = self._done and self._total is not None
+        remaining = (self._total - self._done) * elapsed / self._done if known else float("nan")
         return self._seconds / elapsed, remaining
 
     def update(self, seconds: float = 0.0) -> None:
@@ -72,17 +74,18 @@ class RateProgress:
         self._seconds += seconds
         media_rate, _ = self._rates()
         if self._bar is not None:
-            self._bar.set_postfix_str(f"{media_rate:.1f} {self._unit}-s/s", refresh=False)
+            if self._seconds:
+                self._bar.set_postfix_str(f"{media_rate:.1f} {self._unit}-s/s", refresh=False)
             self._bar.update(1)
         elif time.monotonic() - self._last_log >= 10:
             self._log()
 
     def _log(self) -> None:
         media_rate, remaining = self._rates()
-        logging.info(
-            "%s: %d/%d %ss, %.1f %s-seconds/s, ETA %.0f s",
-            self._desc, self._done, self._total, self._unit, media_rate, self._unit, remaining,
-        )
+        rate = (f"{media_rate:.1f} {self._unit}-seconds/s" if self._seconds
+                else f"{self._done / max(time.monotonic() - self._started, 1e-9):.1f} {self._unit}s/s")
+        total = "?" if self._total is None else self._total
+        logging.info("%s: %d/%s %ss, %s, ETA %.0f s", self._desc, self._done, total, self._unit, rate, remaining)
         self._last_log = time.monotonic()
 
     def close(self) -> None:

@@ -116,8 +116,26 @@ def build_pretraining_model(cfg, shapes: InputShapes, projection_dim: int, tempe
     for name in sorted(streams):
         hidden = keras.layers.Dense(cfg.embed_dim, activation="relu", name=f"{name}_projection_head_1")(
             pool(name, streams[name]))
-        projected.append(L2Normalize(name=f"{name}_unit")(
+        projected.append(L2Normalize(name=_unit_layer(name))(
             keras.layers.Dense(projection_dim, name=f"{name}_projection_head_2")(hidden)))
     stacked = StackModalities(name="stack_modalities")(projected)
     outputs = {EMBEDDINGS: ContrastiveScale(temperature, name=SCALE_LAYER, dtype="float32")(stacked)}
     return keras.Model(inputs, outputs, name="pretrain_" + "_".join([*chosen, cfg.video_encoder]))
+
+
+def _unit_layer(modality: str) -> str:
+    return f"{modality}_unit"
+
+
+def is_pretraining_model(model: keras.Model) -> bool:
+    """Whether `model` is a `build_pretraining_model` (its output `embeddings`), not a classifier."""
+    return isinstance(model.output, dict) and EMBEDDINGS in model.output
+
+
+def modality_spaces(model: keras.Model) -> keras.Model:
+    """A pretraining model → `{modality: [batch, projection_dim]}`, each modality's unit vector before the
+    learnt scale: the spaces in which a clip's modalities agree (cosine), for retrieval across them."""
+    names = sorted(layer.name.removesuffix("_unit") for layer in model.layers if isinstance(layer, L2Normalize))
+    return keras.Model(model.input, {name: model.get_layer(_unit_layer(name)).output for name in names},
+                       name="modality_spaces")
+

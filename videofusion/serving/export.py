@@ -41,7 +41,7 @@ def next_version(output_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def _decoding(config) -> dict:
+def decoding(config) -> dict:
     """How `prepare` decoded the run's data: what `predict` must repeat to feed the model the same."""
     try:
         parameters = prepared_folder.read_dataset_info(config.data.dir)[prepared_folder.PARAMETERS]
@@ -85,7 +85,7 @@ def export(workdir: str, output_dir: str, version: Optional[int] = None) -> str:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         metadata = {"videofusion_version": videofusion.__version__, "labels": labels,
                     "num_frames": config.data.num_frames, "modalities": config.model.modalities,
-                    **_decoding(config)}
+                    **decoding(config)}
         fileio.write_json(os.path.join(staging, METADATA_FILE), metadata)
         os.replace(staging, target)
     finally:

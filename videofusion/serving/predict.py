@@ -15,7 +15,7 @@ Example:
 """
 
 import os
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -24,6 +24,23 @@ from videofusion import fileio
 from videofusion.contract import modalities, tensors
 from videofusion.ingest import clip_encoder, media
 from videofusion.serving import export, signatures
+
+
+def encode_params(decoding: dict) -> clip_encoder.EncodeParams:
+    """How `prepare` decoded a model's training data (`export.decoding`'s fields), to decode a video alike."""
+    return clip_encoder.EncodeParams(
+        fps=decoding["fps"], short_side=decoding["short_side"], sample_rate=decoding["sample_rate"],
+        max_clip_seconds=decoding["max_clip_seconds"] or None, jpeg_quality=decoding["jpeg_quality"],
+    )
+
+
+def video_records(path: str, params: clip_encoder.EncodeParams, caption: str = "", start: Optional[float] = None,
+                  end: Optional[float] = None) -> List[bytes]:
+    """The serialized records `prepare` writes for the video at `path` (from `start` to `end` seconds,
+    default all of it); raises `media.MediaError` for a file that can't be used."""
+    task = clip_encoder.EncodeTask(path=path, resolved=path, label="", label_index=0, caption=caption or None,
+                                   start=start, end=end, params=params)
+    return [record for record, _ in clip_encoder.clip_records(task)]
 
 
 class Predictor:
@@ -38,25 +55,23 @@ class Predictor:
         self.labels = list(self.metadata["labels"])
         self._serve_examples = tf.saved_model.load(model_dir).signatures["serve_examples"]
         self.reads_captions = modalities.TEXT in [m.strip() for m in self.metadata["modalities"].split(",")]
-        self._params = clip_encoder.EncodeParams(
-            fps=self.metadata["fps"], short_side=self.metadata["short_side"],
-            sample_rate=self.metadata["sample_rate"], max_clip_seconds=self.metadata["max_clip_seconds"] or None,
-            jpeg_quality=self.metadata["jpeg_quality"],
-        )
+        self.params = encode_params(self.metadata)
 
     def records(self, path: str, caption: str = "") -> List[bytes]:
         """`path` as the serialized records `prepare` would write for it; raises `media.MediaError`."""
-        task = clip_encoder.EncodeTask(path=path, resolved=path, label="", label_index=0, caption=caption or None,
-                                       start=None, end=None, params=self._params)
-        return [record for record, _ in clip_encoder.clip_records(task)]
+        return video_records(path, self.params, caption)
+
+    def outputs(self, records: List[bytes]) -> dict:
+        """`serve_examples`' outputs for serialized records (NumPy arrays, one row per record)."""
+        outputs = self._serve_examples(**{signatures.EXAMPLES: tf.constant(records)})
+        return {key: value.numpy() for key, value in outputs.items()}
 
     def probabilities(self, path: str, caption: str = "") -> np.ndarray:
         """The video's class probabilities `[classes]` (the mean over its records)."""
         if caption and not self.reads_captions:
             raise ValueError(f"{self.model_dir} does not read text (modalities {self.metadata['modalities']}): "
                              "leave --caption out")
-        outputs = self._serve_examples(**{signatures.EXAMPLES: tf.constant(self.records(path, caption))})
-        return outputs[tensors.PROBABILITIES].numpy().mean(axis=0)
+        return self.outputs(self.records(path, caption))[tensors.PROBABILITIES].mean(axis=0)
 
     def predict_file(self, path: str, top_k: int, caption: str = "") -> dict:
         """`{"path", "top_k": [{"label", "score"}...]}` for one video; raises `media.MediaError`.

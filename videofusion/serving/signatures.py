@@ -73,6 +73,49 @@ def _lengths(counts: tf.Tensor, batch: tf.Tensor, available: tf.Tensor, what: st
         return tf.where(counts == ALL, available, tf.broadcast_to(counts, [batch]))
 
 
+def view_signature(options: pipeline.PipelineOptions, text_length: int = 0) -> dict:
+    """The `TensorSpec`s of one video's views `[views, ...]` as the model takes them (`tokens` only with a
+    `text_length`)."""
+    spec, views, audio_input = options.spec, options.num_clips * options.num_crops, options.audio_input
+    audio_shape = [spec.mel_frames, spec.mel_bins] if audio_input == tensors.MEL else [spec.audio_samples]
+    signature = {
+        tensors.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
+        tensors.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
+        audio_input: tf.TensorSpec([views, *audio_shape]),
+        tensors.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
+    }
+    if text_length:
+        signature[tensors.TOKENS] = tf.TensorSpec([views, text_length], tf.int32)
+    return signature
+
+
+def example_views(examples: tf.Tensor, options: pipeline.PipelineOptions, signature: dict) -> dict:
+    """Serialized records `[batch]` (`contract/record_schema.py`) → their evaluation views `{key: [batch,
+    views, ...]}` for the keys of `signature` (`view_signature`), by the evaluation pipeline's own
+    `pipeline.eval_examples`; an empty batch fails with an `InvalidArgumentError`."""
+    examples = tf.ensure_shape(examples, [None])
+    with tf.control_dependencies([_check(tf.size(examples) > 0, "examples is empty")]):
+        examples = tf.identity(examples)
+
+    def views(serialized):
+        features = pipeline.eval_examples(serialized, tf.constant(0, tf.int64), options)[0]
+        return {key: features[key] for key in signature}
+
+    return tf.map_fn(views, examples, fn_output_signature=signature)
+
+
+def mean_over_views(per_view: tf.Tensor, views: int) -> tf.Tensor:
+    """`[batch * views, d]`, each video's views in a row → `[batch, d]` float32, the mean of its views."""
+    per_view = tf.cast(per_view, tf.float32)
+    return tf.reduce_mean(tf.reshape(per_view, [-1, views, per_view.shape[-1]]), axis=1)
+
+
+def flatten_views(features: dict, inputs) -> dict:
+    """Per-video views `{key: [batch, views, ...]}` → `{key: [batch * views, ...]}` for the keys `inputs` has."""
+    return {key: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))
+            for key, value in features.items() if key in inputs}
+
+
 class ServingModule(tf.Module):
     """The trained model, its preprocessing (`options`) and its labels, as the SavedModel's signatures.
 
@@ -148,15 +191,7 @@ class ServingModule(tf.Module):
         return self._classify(features)
 
     def _serve_examples(self, examples):
-        examples = tf.ensure_shape(examples, [None])
-        with tf.control_dependencies([_check(tf.size(examples) > 0, "examples is empty")]):
-            examples = tf.identity(examples)
-        features = tf.map_fn(
-            lambda serialized: self._model_inputs(pipeline.eval_examples(serialized, tf.constant(0, tf.int64),
-                                                                         self._options)[0]),
-            examples, fn_output_signature=self._view_signature(with_tokens=True),
-        )
-        return self._classify(features)
+        return self._classify(example_views(examples, self._options, self._view_signature(with_tokens=True)))
 
     # === Preprocessing ===
 
@@ -164,20 +199,7 @@ class ServingModule(tf.Module):
         return self.tokenizer(caption[tf.newaxis])[0]
 
     def _view_signature(self, with_tokens: bool) -> dict:
-        spec, views, audio_input = self._options.spec, self._views, self._options.audio_input
-        audio_shape = [spec.mel_frames, spec.mel_bins] if audio_input == tensors.MEL else [spec.audio_samples]
-        signature = {
-            tensors.FRAMES: tf.TensorSpec([views, spec.num_frames, spec.frame_size, spec.frame_size, 3], tf.uint8),
-            tensors.FRAME_MASK: tf.TensorSpec([views, spec.num_frames]),
-            audio_input: tf.TensorSpec([views, *audio_shape]),
-            tensors.AUDIO_PRESENT: tf.TensorSpec([views, 1]),
-        }
-        if with_tokens and self.tokenizer is not None:
-            signature[tensors.TOKENS] = tf.TensorSpec([views, self.tokenizer.sequence_length], tf.int32)
-        return signature
-
-    def _model_inputs(self, features: dict) -> dict:
-        return {key: features[key] for key in self._view_signature(with_tokens=True)}
+        return view_signature(self._options, self.tokenizer.sequence_length if with_tokens and self.tokenizer else 0)
 
     def _media_views(self, frames, num_frames, waveform, num_samples) -> dict:
         """Checks the media inputs; → per-video views `{key: [batch, views, ...]}`."""
@@ -214,11 +236,7 @@ class ServingModule(tf.Module):
 
     def _classify(self, features: dict) -> dict:
         """Per-video views `[batch, views, ...]` → the signature's outputs."""
-        flat = {
-            key: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))
-            for key, value in features.items() if key in self._keras.model.input
-        }
-        outputs = self._keras.model(flat, training=False)
+        outputs = self._keras.model(flatten_views(features, self._keras.model.input), training=False)
         probabilities = self._per_video(outputs[tensors.CLASSES])
         scores, top = tf.math.top_k(probabilities, k=self._top_k)
         return {
@@ -229,5 +247,4 @@ class ServingModule(tf.Module):
         }
 
     def _per_video(self, per_view: tf.Tensor) -> tf.Tensor:
-        per_view = tf.cast(per_view, tf.float32)
-        return tf.reduce_mean(tf.reshape(per_view, [-1, self._views, per_view.shape[-1]]), axis=1)
+        return mean_over_views(per_view, self._views)
