@@ -281,3 +281,38 @@ def test_pretrain_runs_under_the_jax_backend(agreeing_records, tmp_path):
     assert "val_audio_to_video_recall_at_1" in result.stdout
     model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert model.output["embeddings"].shape == (None, 2, 64)
+
+
+def test_embed_writes_the_modality_spaces_and_search_crosses_them(pretrained, agreeing_records, tmp_path):
+    """A pretrained run's `embed`: one space per modality, each video's unit vectors of the model's own
+    `embeddings` (read here through the evaluation pipeline), and sound → picture search in them."""
+    from videofusion import config as config_lib
+    from videofusion.evaluation import retrieval
+    from videofusion.serving import embed, embedding_folder, search
+
+    workdir, model = pretrained
+    folder = str(tmp_path / "embeddings")
+    embed.embed(workdir, folder, embed.EmbedInputs(data_dir=agreeing_records, splits=("val",)))
+    collection = embedding_folder.EmbeddingFolder(folder)
+    assert collection.spaces == {"audio": 16, "video": 16}
+    config = config_lib.load_run_config(workdir)
+    options = pipeline.PipelineOptions.from_config(config, model=model)
+    videos = []
+    for serialized in tf.data.TFRecordDataset(prepared_folder.shard_files(agreeing_records, "val")):  # embed's order
+        views, _ = pipeline.eval_examples(serialized, tf.constant(0, tf.int64), options)
+        scaled = model.predict_on_batch({k: views[k] for k in model.input})["embeddings"]  # [views, 2, 16]
+        videos.append((scaled / np.linalg.norm(scaled, axis=-1, keepdims=True)).mean(axis=0))
+    videos = np.stack(videos)
+    np.testing.assert_allclose(collection.vectors("audio"), videos[:, 0], atol=1e-4)  # modalities sorted
+    np.testing.assert_allclose(collection.vectors("video"), videos[:, 1], atol=1e-4)
+    labels = [row["label"] for row in collection.rows]
+    figures = retrieval.class_retrieval(collection.vectors("audio"), labels, collection.vectors("video"), labels)
+    assert figures["recall_at_1"] >= 3 * figures["chance_recall_at_1"], figures
+    searcher = search.Searcher(folder, space="video")
+    query = collection.rows[0]["id"]
+    results = searcher.search(search.Query(clip_id=query, modality="audio"), top_k=3)
+    cosines = np.asarray(collection.vectors("video"), np.float64) @ collection.vectors("audio")[0]
+    cosines /= np.linalg.norm(collection.vectors("video"), axis=1) * np.linalg.norm(collection.vectors("audio")[0])
+    cosines[0] = -np.inf  # the query's own video is left out
+    assert results[0]["id"] == collection.rows[int(np.argmax(cosines))]["id"]
+    assert abs(results[0]["score"] - cosines.max()) < 1e-4

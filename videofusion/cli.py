@@ -1,6 +1,6 @@
 """The `videofusion` command: `videofusion <verb> [flags]`; each verb calls one module.
 
-Verbs: demo-data, prepare, train, evaluate, export, predict (see `videofusion <verb> --help`).
+Verbs: demo-data, prepare, train, evaluate, export, predict, embed, search, … (see `videofusion --help`).
 Flags are read here only and passed down as plain values.
 
 A mistake (an unknown flag or config field, a missing file, run or data folder) ends the command with one
@@ -237,6 +237,96 @@ def _predict(argv):
         sys.exit(1)
 
 
+def _embed_flags():
+    from videofusion.contract import prepared_folder
+    from videofusion.serving import embed
+
+    flags.DEFINE_string("model", None, "An export (exports/NAME/VERSION) or a run folder of `train` or `pretrain`.",
+                        required=True)
+    flags.DEFINE_string("output", None, "Folder for the embeddings (an unfinished one resumes).", required=True)
+    flags.DEFINE_string("data", None, "Prepared shards to embed (a `prepare --output` folder).")
+    flags.DEFINE_list("split", list(prepared_folder.SPLITS), "With --data: the splits to embed.")
+    flags.DEFINE_string("manifest", None, "Instead of --data: a CSV manifest of videos (path[,label,...]).")
+    flags.DEFINE_string("input-dir", None, "Instead of --data: ROOT/<label>/<video> folders.")
+    flags.DEFINE_integer("videos-per-part", embed.DEFAULT_VIDEOS_PER_PART,
+                         "Videos of a manifest, folder or file list per part (the unit of resuming).", lower_bound=1)
+    flags.DEFINE_integer("workers", 0, "Decoding threads (0: one per CPU core).", lower_bound=0)
+    flags.DEFINE_enum("runner", "local", ["local", "beam"],
+                      "local: this machine; beam: an Apache Beam pipeline (the beam extra).")
+    flags.DEFINE_string("beam-options", "", "With --runner beam: Beam's pipeline options in one string "
+                        "(default: the DirectRunner with --workers processes).")
+
+
+def _embed(argv):
+    from videofusion.ingest import manifest
+    from videofusion.serving import embed
+
+    sources = [name for name, given in (("--data", FLAGS.data), ("--manifest", FLAGS.manifest),
+                                        ("--input-dir", FLAGS["input-dir"].value), ("VIDEO", argv[1:])) if given]
+    if len(sources) != 1:
+        raise app.UsageError("embed takes one of --data DIR, --manifest CSV, --input-dir ROOT or video files"
+                             + (f" (got {', '.join(sources)})" if sources else ""))
+    inputs = embed.EmbedInputs(data_dir=FLAGS.data, splits=tuple(FLAGS.split), manifest=FLAGS.manifest,
+                               input_dir=FLAGS["input-dir"].value, videos=tuple(argv[1:]))
+    try:
+        if FLAGS.runner == "local":
+            if FLAGS["beam-options"].value:
+                raise app.UsageError("--beam-options goes with --runner beam")
+            summary = embed.embed(FLAGS.model, FLAGS["output"].value, inputs, FLAGS["videos-per-part"].value,
+                                  FLAGS.workers)
+        else:
+            summary = _embed_on_beam(inputs)
+    except manifest.ManifestError as error:
+        raise _Mistake(str(error)) from error
+    print(json.dumps({key: summary[key] for key in ("rows", "errors", "spaces")}))
+
+
+def _embed_on_beam(inputs) -> dict:
+    from videofusion.ingest import beam_runner
+    from videofusion.serving import beam_inference
+
+    try:
+        return beam_inference.embed_beam(FLAGS.model, FLAGS["output"].value, inputs,
+                                         shlex.split(FLAGS["beam-options"].value), FLAGS["videos-per-part"].value,
+                                         FLAGS.workers)
+    except beam_runner.BeamSetupError as error:
+        raise _Mistake(str(error)) from error
+
+
+def _search_flags():
+    from videofusion.serving import search, vector_index
+
+    flags.DEFINE_string("index", None, "An embeddings folder (`videofusion embed --output`).", required=True)
+    flags.DEFINE_string("id", None, "Instead of a video file: the id of a video of the folder (or its file name).")
+    flags.DEFINE_string("caption", None, "Instead of a video file: a caption (a folder with a text space).")
+    flags.DEFINE_enum("query-modality", search.ALL, list(search.QUERY_MODALITIES),
+                      "Which of the query video's modalities counts: all, its sound only, its frames only.")
+    flags.DEFINE_string("space", None, "The gallery's space (default: fused, else video).")
+    flags.DEFINE_integer("top-k", 10, "Videos to return per query.", lower_bound=1)
+    flags.DEFINE_enum("index-kind", "auto", list(vector_index.KINDS),
+                      "exact: a matrix product; ann: the approximate index; auto: exact up to "
+                      f"{vector_index.EXACT_MAX_ROWS:,} vectors.")
+
+
+def _search(argv):
+    from videofusion.serving import search
+
+    try:
+        queries = [search.Query(video=path, modality=FLAGS["query-modality"].value) for path in argv[1:]]
+        if FLAGS.id is not None:
+            queries.append(search.Query(clip_id=FLAGS.id, modality=FLAGS["query-modality"].value))
+        if FLAGS.caption is not None:
+            queries.append(search.Query(caption=FLAGS.caption))
+        if not queries:
+            raise app.UsageError("give a query: video files, --id ID or --caption TEXT")
+        searcher = search.Searcher(FLAGS.index, FLAGS.space, FLAGS["index-kind"].value)
+        for query in queries:
+            for result in searcher.search(query, FLAGS["top-k"].value):
+                print(json.dumps(result, ensure_ascii=False), flush=True)
+    except search.QueryError as error:
+        raise _Mistake(str(error)) from error
+
+
 def _summary_flags():
     from ml_collections import config_flags
 
@@ -330,6 +420,12 @@ VERBS = {
                     "videofusion predict --model exports/demo/1 --top-k 3 "
                     "datasets/demo/raw/videos/00024_disk-left-low.mp4",
                     arguments="VIDEO [VIDEO ...]", uses_tensorflow=True),
+    "embed": Verb(_embed_flags, _embed, "one embedding per video in each of a model's spaces → an embeddings folder",
+                  "videofusion embed --model exports/demo/1 --data datasets/demo/records --output embeddings/demo",
+                  arguments="[VIDEO ...]", uses_tensorflow=True),
+    "search": Verb(_search_flags, _search, "the nearest videos of an embeddings folder, as JSON lines",
+                   "videofusion search --index embeddings/demo datasets/demo/raw/videos/00024_disk-left-low.mp4",
+                   arguments="[VIDEO ...]", uses_tensorflow=True),
     "summary": Verb(_summary_flags, _summary, "parameters and FLOPs per clip of a config's model",
                     "videofusion summary --config experiments/demo.py", arguments="[--config.FIELD=VALUE ...]",
                     uses_tensorflow=True),

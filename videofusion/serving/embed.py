@@ -98,8 +98,7 @@ class Plan:
 def plan_parts(inputs: EmbedInputs, videos_per_part: int = DEFAULT_VIDEOS_PER_PART) -> Plan:
     """The parts of `inputs`; raises `FileNotFoundError` / `manifest.ManifestError` for inputs that can't be read."""
     if inputs.data_dir:
-        shards = [(split, path) for split in inputs.splits for path in prepared_folder.shard_files(inputs.data_dir,
-                                                                                                    split)]
+        shards = [(split, path) for split in inputs.splits for path in _shards_or_none(inputs.data_dir, split)]
         if not shards:
             raise FileNotFoundError(f"{inputs.data_dir}: no shards of {', '.join(inputs.splits)}: is it a folder "
                                     "that `videofusion prepare` wrote?")
@@ -113,6 +112,13 @@ def plan_parts(inputs: EmbedInputs, videos_per_part: int = DEFAULT_VIDEOS_PER_PA
         entries, problems = [manifest.Entry(path, path, "") for path in inputs.videos], []
     chunks = [entries[i:i + videos_per_part] for i in range(0, len(entries), videos_per_part)]
     return Plan([Part(embedding_folder.part_name(i), entries=chunk) for i, chunk in enumerate(chunks)], problems)
+
+
+def _shards_or_none(data_dir: str, split: str) -> List[str]:
+    try:
+        return prepared_folder.shard_files(data_dir, split)
+    except FileNotFoundError:  # a split that holds no video
+        return []
 
 
 def video_id(path: str, start_s: Optional[float]) -> str:
