@@ -35,7 +35,9 @@ Measured on the 2-core development machine, 64-d, 200 queries, FAISS 1.15.1 and 
 
 Exact search alone, one query (`exact_latency()`), p50 / p95 ms: 10⁶ rows 31 / 41, 2·10⁶ 65 / 97,
 4·10⁶ 124 / 294 (about 31 ms a million rows: the product reads the whole float32 matrix), hence
-EXACT_MAX_ROWS = 2·10⁶. The machine was shared with other jobs (load about 3.5 on 2 cores): p95s are noisy.
+EXACT_MAX_ROWS = 2·10⁶. The machine was shared with other jobs (load 3.5-5.5 on 2 cores): p95s are noisy, and
+OpenBLAS's two threads suffered: a later check of the product alone under that load took 8.5 ms at 10⁵ rows
+and 35 ms at 10⁶ with 2 threads, 1.9 and 17 ms with OPENBLAS_NUM_THREADS=1, so the threshold is cautious.
 
 The choice, FAISS (IndexIVFFlat, faiss-cpu 1.15.1):
 - ScaNN 1.4.2 cannot be imported next to this project's tensorflow 2.21.0: `scann/__init__.py` loads its
