@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator clean
+.PHONY: install install-bench install-beam install-search test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator clean
 
 install: $(VENV)/.installed
 
@@ -29,9 +29,9 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py) run too:
-# `make test` installs the beam extra.
-test: install-beam lint
+# The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py) and of the
+# FAISS index (tests/test_vector_index.py) run too: `make test` installs the beam and search extras.
+test: install-beam install-search lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
@@ -106,6 +106,13 @@ install-beam: $(VENV)/.installed-beam
 
 $(VENV)/.installed-beam: $(VENV)/.installed requirements-beam.txt
 	$(BIN)/pip install --quiet -r requirements-beam.txt
+	touch $@
+
+# FAISS for `videofusion search` over large collections (the `search` extra), at requirements-search.txt's pins.
+install-search: $(VENV)/.installed-search
+
+$(VENV)/.installed-search: $(VENV)/.installed requirements-search.txt
+	$(BIN)/pip install --quiet -r requirements-search.txt
 	touch $@
 
 tensorboard: install
