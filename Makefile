@@ -30,7 +30,7 @@ $(VENV)/.installed: requirements.txt setup.py
 	touch $@
 
 # The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py) and of the
-# FAISS index (tests/test_vector_index.py) run too: `make test` installs the beam and search extras.
+# FAISS index (tests/test_vector_index.py) run too: `make test` installs the beam and faiss extras.
 test: install-beam install-search lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
@@ -108,7 +108,7 @@ $(VENV)/.installed-beam: $(VENV)/.installed requirements-beam.txt
 	$(BIN)/pip install --quiet -r requirements-beam.txt
 	touch $@
 
-# FAISS for `videofusion search` over large collections (the `search` extra), at requirements-search.txt's pins.
+# FAISS for `videofusion search` over large collections (the `faiss` extra), at requirements-search.txt's pins.
 install-search: $(VENV)/.installed-search
 
 $(VENV)/.installed-search: $(VENV)/.installed requirements-search.txt

@@ -43,7 +43,7 @@ setuptools.setup(
         "beam": ["apache-beam==2.77.0"],
         # `videofusion search` beyond serving.vector_index.EXACT_MAX_ROWS embeddings (FAISS IVF; its
         # dependencies, numpy and packaging, are pinned already): requirements-search.txt.
-        "search": ["faiss-cpu==1.15.1"],
+        "faiss": ["faiss-cpu==1.15.1"],
     },
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

@@ -183,3 +183,19 @@ def test_the_search_command_prints_json_lines_and_says_what_is_wrong(collection,
     bad = subprocess.run(VF + ["search", "--index", collection.folder, "--query-modality", "audio", video],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no audio space" in bad.stderr
+
+
+def test_the_approximate_index_agrees_with_exact_search_and_is_kept_in_the_folder(collection):
+    pytest.importorskip("faiss", reason="the faiss extra: make install-search")
+    exact = search.Searcher(collection.folder, index_kind="exact")
+    approximate = search.Searcher(collection.folder, index_kind="ann")
+    kept = os.path.join(collection.folder, search.INDEX_DIR, "fused.faiss")
+    assert os.path.isfile(kept)
+    built_at = os.stat(kept).st_mtime_ns
+    again = search.Searcher(collection.folder, index_kind="ann")  # loads the kept index
+    assert os.stat(kept).st_mtime_ns == built_at
+    for row in collection.rows[:6]:
+        query = search.Query(clip_id=row["id"])
+        expected = [r["id"] for r in exact.search(query, top_k=5)]
+        assert [r["id"] for r in approximate.search(query, top_k=5)] == expected
+        assert [r["id"] for r in again.search(query, top_k=5)] == expected

@@ -34,7 +34,7 @@ def clustered():
 
 @pytest.fixture(scope="module")
 def faiss_index(clustered):
-    pytest.importorskip("faiss", reason="the search extra: pip install 'videofusion[search]'")
+    pytest.importorskip("faiss", reason="the faiss extra: pip install 'videofusion[faiss]'")
     return vector_index.FaissIndex(clustered[0])
 
 
@@ -162,6 +162,6 @@ def test_build_index_auto_picks_exact_up_to_the_threshold():
 
 def test_without_faiss_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "faiss", None)  # as if not installed: import raises
-    with pytest.raises(ImportError, match=r"pip install 'videofusion\[search\]'.*make install-search"):
+    with pytest.raises(ImportError, match=r"pip install 'videofusion\[faiss\]'.*make install-search"):
         vector_index.build_index(np.ones((3, 4)), kind="ann")
     assert isinstance(vector_index.build_index(np.ones((3, 4))), vector_index.ExactIndex)  # exact needs no FAISS

@@ -23,14 +23,18 @@ Example:
 """
 
 import dataclasses
+import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from absl import logging
 
+from videofusion import fileio
 from videofusion.contract import modalities
 from videofusion.ingest import media
 from videofusion.serving import embed, embedders, embedding_folder, vector_index
 
+INDEX_DIR = ".index"  # in the embeddings folder: the approximate index of each space searched that way
 ALL = "all"  # `Query.modality`: every modality of the query (the gallery's space)
 QUERY_MODALITIES = (ALL, modalities.AUDIO, modalities.VIDEO)
 
@@ -82,8 +86,26 @@ class Searcher:
         self.space = space or default_space(self.folder.spaces)
         if self.space not in self.folder.spaces:
             raise QueryError(f"{index_dir} has no space {self.space!r}: it has {', '.join(self.folder.spaces)}")
-        self._index = vector_index.build_index(self.folder.vectors(self.space), index_kind)
+        self._index = self._load_index(index_kind)
         self._embedder: Optional[embedders.Embedder] = None
+
+    def _load_index(self, kind: str):
+        """The gallery's index: exact, or the FAISS index kept in the folder (`.index/<space>.faiss`, built
+        at the first search and rebuilt when the folder's rows change)."""
+        vectors = self.folder.vectors(self.space)
+        if vector_index.resolve_kind(kind, len(vectors)) == "exact":
+            return vector_index.ExactIndex(vectors)
+        stamp = {"rows": len(vectors), "parts": self.folder.summary["parts"], "model": self.folder.model}
+        path = os.path.join(self.folder.folder, INDEX_DIR, f"{self.space}.faiss")
+        stamp_path = path + ".json"
+        if fileio.isfile(path) and fileio.isfile(stamp_path) and fileio.read_json(stamp_path) == stamp:
+            return vector_index.FaissIndex.load(path)
+        logging.info("Building the FAISS index of %d %s vectors (kept in %s)", len(vectors), self.space, path)
+        index = vector_index.FaissIndex(vectors)
+        fileio.makedirs(os.path.dirname(path))
+        index.save(path)
+        fileio.write_json(stamp_path, stamp)
+        return index
 
     def _model(self) -> embedders.Embedder:
         if self._embedder is None:
@@ -127,7 +149,8 @@ class Searcher:
             return np.asarray(self.folder.vectors(space)[row]), row
         model = self._model()
         if query.caption is not None:
-            return model.embed_records([embedders.blank_record(query.caption, model.params.sample_rate)])[space][0], None
+            caption_record = embedders.blank_record(query.caption, model.params.sample_rate)
+            return model.embed_records([caption_record])[space][0], None
         try:
             records = model.records(query.video)
         except media.MediaError as error:

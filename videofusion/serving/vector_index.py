@@ -8,7 +8,7 @@ row numbers [q, k] int64); equal scores are ordered by the lower row.
 - `FaissIndex`: FAISS `IndexIVFFlat` on the unit rows (inner product = cosine): k-means cells, `nprobe` of
   them searched per query; the scores of the rows it finds are exact, only rows in unsearched cells can be
   missed. Saved with `save(path)` next to the embeddings and reused with `FaissIndex.load(path)`. Needs the
-  `search` extra: `pip install 'videofusion[search]'` (or `make install-search`).
+  `faiss` extra: `pip install 'videofusion[faiss]'` (or `make install-search`).
 - `build_index`: exact up to `EXACT_MAX_ROWS` rows, FAISS beyond.
 
 The library and its parameters come from `benchmarks/ann_measurement.py` (its docstring has the table);
@@ -29,11 +29,12 @@ from absl import logging
 # under ~100 ms on the 2-core development machine. benchmarks/ann_measurement.py (64-d float32, one query
 # at a time, p50 / p95 ms, machine shared): 10⁵ rows 8 / 8.5, 10⁶ 31 / 41, 2·10⁶ 65 / 97, 4·10⁶ 124 / 294.
 EXACT_MAX_ROWS = 2_000_000
+KINDS = ("auto", "exact", "ann")  # `build_index` kinds
 # Scores of a block of queries against the whole collection are held at once: at most this many floats
 # (64 MiB), so a million rows are searched 16 queries at a time.
 _BLOCK_ELEMENTS = 1 << 24
 _TRAIN_ROWS_PER_CELL = 64
-_INSTALL_HINT = "pip install 'videofusion[search]' (or make install-search)"
+_INSTALL_HINT = "pip install 'videofusion[faiss]' (or make install-search)"
 
 
 def unit_rows(vectors) -> np.ndarray:
@@ -244,11 +245,19 @@ def build_index(vectors, kind: str = "auto", exact_max_rows: int = EXACT_MAX_ROW
     >>> type(build_index(np.ones((3, 2)))).__name__
     'ExactIndex'
     """
-    n = np.shape(vectors)[0]
-    if kind == "auto":
-        kind = "exact" if n <= exact_max_rows else "ann"
-    if kind == "exact":
+    if resolve_kind(kind, np.shape(vectors)[0], exact_max_rows) == "exact":
         return ExactIndex(vectors)
-    if kind == "ann":
-        return FaissIndex(vectors)
-    raise ValueError(f"unknown index kind {kind!r}: expected 'auto', 'exact' or 'ann'")
+    return FaissIndex(vectors)
+
+
+def resolve_kind(kind: str, rows: int, exact_max_rows: int = EXACT_MAX_ROWS) -> str:
+    """`exact` or `ann`: what `kind` (one of `KINDS`) means for a collection of `rows` vectors.
+
+    >>> resolve_kind("auto", 1000), resolve_kind("auto", EXACT_MAX_ROWS + 1), resolve_kind("ann", 10)
+    ('exact', 'ann', 'ann')
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown index kind {kind!r}: expected 'auto', 'exact' or 'ann'")
+    if kind == "auto":
+        return "exact" if rows <= exact_max_rows else "ann"
+    return kind
