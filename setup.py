@@ -38,9 +38,10 @@ setuptools.setup(
         "bench": ["imageio-ffmpeg==0.8.1"],  # a static ffmpeg, the reference of benchmarks/bench_prepare.py
         # The JAX backend (KERAS_BACKEND=jax); on GPUs install JAX's CUDA wheels of the same version instead.
         "jax": ["jax==0.10.2"],
-        # `videofusion prepare --runner beam` (DirectRunner; Flink, Spark); pins of it and its deps:
+        # `videofusion prepare|predict --runner beam` and `embed_beam` (DirectRunner; Dataflow, Flink, Spark);
+        # tensorflow-hub: Beam's TensorFlow model handler imports it. Pins of them and their deps:
         # requirements-beam.txt.
-        "beam": ["apache-beam==2.77.0"],
+        "beam": ["apache-beam==2.77.0", "tensorflow-hub==0.16.1"],
         # `videofusion search` beyond serving.vector_index.EXACT_MAX_ROWS embeddings (FAISS IVF; its
         # dependencies, numpy and packaging, are pinned already): requirements-search.txt.
         "faiss": ["faiss-cpu==1.15.1"],

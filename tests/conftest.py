@@ -180,6 +180,7 @@ LONG_TESTS = [
     (65, ("tests/test_wordpiece.py",)),
     (40, ("tests/test_frame_preprocessing.py",)),
     (25, ("tests/test_beam.py",)),
+    (120, ("tests/test_beam_inference.py",)),
     (20, ("tests/test_encoders.py", "tests/test_fusion.py")),
     (150, ("tests/test_pretrain.py",)),  # its `pretrained` run; the two below build their own runs
     (100, ("tests/test_pretrain.py::test_pretrain_killed_mid_epoch_resumes_and_ends_as_an_uninterrupted_run",)),

@@ -19,7 +19,7 @@ import socket
 import sys
 import tempfile
 import textwrap
-from typing import Callable, List, NamedTuple
+from typing import Callable, List, NamedTuple, Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -87,26 +87,40 @@ def _prepare_flags():
     flags.DEFINE_float("test-fraction", default.test_fraction,
                        "Share of videos without a split column that go to test.")
     flags.DEFINE_boolean("strict", False, "Exit with status 1 if any input was skipped.")
+    _runner_flags("processes on this machine", "the DirectRunner with --workers processes")
+
+
+def _runner_flags(local: str, direct: str):
+    """--runner and --beam-options, for a verb that runs on Apache Beam too; `local` says what runs it
+    locally, `direct` what the DirectRunner uses by default."""
     flags.DEFINE_enum("runner", "local", ["local", "beam"],
-                      "local: processes on this machine; beam: an Apache Beam pipeline (the beam extra).")
+                      f"local: {local}; beam: an Apache Beam pipeline (the beam extra).")
     flags.DEFINE_string("beam-options", "",
                         "With --runner beam: Beam's pipeline options in one string, e.g. \"--runner=FlinkRunner "
-                        "--flink_master=HOST:8081\" (default: the DirectRunner with --workers processes).")
+                        f"--flink_master=HOST:8081\" (default: {direct}).")
     flags.DEFINE_alias("beam_options", "beam-options")
+
+
+def _beam_args() -> Optional[List[str]]:
+    """Beam's pipeline options from --beam-options; None with --runner local, which refuses them."""
+    if FLAGS.runner == "local":
+        if FLAGS["beam-options"].value:
+            raise app.UsageError("--beam-options goes with --runner beam")
+        return None
+    return shlex.split(FLAGS["beam-options"].value)
 
 
 def _run_prepare(options):
     """`prepare`'s work on the runner that --runner names; returns what it wrote to dataset.json."""
     from videofusion.ingest import prepare
 
-    if FLAGS.runner == "local":
-        if FLAGS["beam-options"].value:
-            raise app.UsageError("--beam-options goes with --runner beam")
+    beam_args = _beam_args()
+    if beam_args is None:
         return prepare.prepare_dataset(options)
     from videofusion.ingest import beam_runner
 
     try:
-        return beam_runner.prepare_dataset_beam(options, shlex.split(FLAGS["beam-options"].value))
+        return beam_runner.prepare_dataset_beam(options, beam_args)
     except beam_runner.BeamSetupError as error:
         raise _Mistake(str(error)) from error
 
@@ -217,21 +231,45 @@ def _predict_flags():
     flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
     flags.DEFINE_integer("top-k", 5, "Labels to print per video.")
     flags.DEFINE_string("caption", "", "A caption for every video (models that read text only).")
+    flags.DEFINE_string("output", None, "Write the JSON lines to this file (atomically) instead of stdout.")
+    _runner_flags("this process", "the DirectRunner with one process per CPU core")
+
+
+def _predict_results(paths: List[str], scratch: str):
+    """`predict`'s results, in the order of `paths`, on the runner that --runner names; with --output
+    they are in that file (the Beam runner writes to a file in `scratch` without it)."""
+    from videofusion.serving import predict
+
+    beam_args, output = _beam_args(), FLAGS["output"].value
+    top_k, caption = FLAGS["top-k"].value, FLAGS.caption
+    if beam_args is None:
+        results = predict.predict(FLAGS.model, paths, top_k, caption)
+        if output is None:
+            return results
+        predict.write_results(results, output)
+        return predict.read_results(output)
+    from videofusion.serving import beam_inference
+
+    try:
+        return beam_inference.predict_beam(FLAGS.model, paths, output or os.path.join(scratch, "predictions.jsonl"),
+                                           top_k, caption, beam_args)
+    except beam_inference.BeamSetupError as error:
+        raise _Mistake(str(error)) from error
 
 
 def _predict(argv):
-    from videofusion.serving import predict
-
     paths = argv[1:]
     if not paths:
         raise app.UsageError("give one or more video files")
     failed = 0
-    try:
-        for result in predict.predict(FLAGS.model, paths, FLAGS["top-k"].value, FLAGS.caption):
-            print(json.dumps(result, ensure_ascii=False), flush=True)
-            failed += "error" in result
-    except ValueError as error:  # a caption for a model that reads no text
-        raise _Mistake(str(error)) from error
+    with tempfile.TemporaryDirectory(prefix="videofusion-predict-") as scratch:
+        try:
+            for result in _predict_results(paths, scratch):
+                if FLAGS["output"].value is None:
+                    print(json.dumps(result, ensure_ascii=False), flush=True)
+                failed += "error" in result
+        except ValueError as error:  # a caption for a model that reads no text
+            raise _Mistake(str(error)) from error
     if failed:
         logging.error("%d of %d videos could not be decoded", failed, len(paths))
         sys.exit(1)
@@ -250,11 +288,9 @@ def _embed_flags():
     flags.DEFINE_string("input-dir", None, "Instead of --data: ROOT/<label>/<video> folders.")
     flags.DEFINE_integer("videos-per-part", embed.DEFAULT_VIDEOS_PER_PART,
                          "Videos of a manifest, folder or file list per part (the unit of resuming).", lower_bound=1)
-    flags.DEFINE_integer("workers", 0, "Decoding threads (0: one per CPU core).", lower_bound=0)
-    flags.DEFINE_enum("runner", "local", ["local", "beam"],
-                      "local: this machine; beam: an Apache Beam pipeline (the beam extra).")
-    flags.DEFINE_string("beam-options", "", "With --runner beam: Beam's pipeline options in one string "
-                        "(default: the DirectRunner with --workers processes).")
+    flags.DEFINE_integer("workers", 0, "Decoding threads, or with --runner beam the DirectRunner's processes "
+                         "(0: one per CPU core).", lower_bound=0)
+    _runner_flags("this process, decoding in --workers threads", "the DirectRunner with --workers processes")
 
 
 def _embed(argv):
@@ -268,29 +304,22 @@ def _embed(argv):
                              + (f" (got {', '.join(sources)})" if sources else ""))
     inputs = embed.EmbedInputs(data_dir=FLAGS.data, splits=tuple(FLAGS.split), manifest=FLAGS.manifest,
                                input_dir=FLAGS["input-dir"].value, videos=tuple(argv[1:]))
+    beam_args = _beam_args()
+    arguments = (FLAGS.model, FLAGS["output"].value, inputs, FLAGS["videos-per-part"].value, FLAGS.workers)
     try:
-        if FLAGS.runner == "local":
-            if FLAGS["beam-options"].value:
-                raise app.UsageError("--beam-options goes with --runner beam")
-            summary = embed.embed(FLAGS.model, FLAGS["output"].value, inputs, FLAGS["videos-per-part"].value,
-                                  FLAGS.workers)
+        if beam_args is None:
+            summary = embed.embed(*arguments)
         else:
-            summary = _embed_on_beam(inputs)
+            from videofusion.ingest import beam_pipeline
+            from videofusion.serving import beam_inference
+
+            try:
+                summary = beam_inference.embed_beam(*arguments, beam_args=beam_args)
+            except beam_pipeline.BeamSetupError as error:
+                raise _Mistake(str(error)) from error
     except manifest.ManifestError as error:
         raise _Mistake(str(error)) from error
     print(json.dumps({key: summary[key] for key in ("rows", "errors", "spaces")}))
-
-
-def _embed_on_beam(inputs) -> dict:
-    from videofusion.ingest import beam_runner
-    from videofusion.serving import beam_inference
-
-    try:
-        return beam_inference.embed_beam(FLAGS.model, FLAGS["output"].value, inputs,
-                                         shlex.split(FLAGS["beam-options"].value), FLAGS["videos-per-part"].value,
-                                         FLAGS.workers)
-    except beam_runner.BeamSetupError as error:
-        raise _Mistake(str(error)) from error
 
 
 def _search_flags():

@@ -34,60 +34,17 @@ import json
 import os
 import tempfile
 import time
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 from absl import logging
 
 from videofusion import fileio
-from videofusion.ingest import clip_encoder, manifest, prepare
+from videofusion.ingest import beam_pipeline, clip_encoder, manifest, prepare
+from videofusion.ingest.beam_pipeline import BeamSetupError  # noqa: F401 - what `prepare_dataset_beam` raises
 
 PLAN_FILE = "beam-plan.jsonl"  # in prepare.STATE_DIR: one planned video per line
-METRICS_NAMESPACE = "videofusion"
 # (position in its shard, what it became, its TFRecord-framed records): one encoded video.
 Encoded = Tuple[int, clip_encoder.EncodeResult, bytes]
-
-
-class BeamSetupError(Exception):
-    """The Beam runner cannot run as asked (Beam is not installed, or a local path on Dataflow)."""
-
-
-def _import_beam():
-    try:
-        import apache_beam
-    except ImportError as error:
-        raise BeamSetupError(
-            f"--runner beam needs Apache Beam ({error}): pip install 'videofusion[beam]', or `make install-beam`"
-        ) from error
-    return apache_beam
-
-
-def _check_shared(runner: str, paths: Sequence[str], what: str) -> None:
-    """Refuses local `paths` on Dataflow, whose workers cannot open them (other runners may share a mount)."""
-    local = [path for path in paths if not fileio.is_url(path)]
-    if local and runner.lower().removesuffix("runner") == "dataflow":
-        raise BeamSetupError(
-            f"{local[0]}: Dataflow's workers share no disk with this machine, so {what} must be URLs such as "
-            f"gs://bucket/… ({len(local)} local path{'s' if len(local) > 1 else ''})"
-        )
-
-
-def pipeline_options(beam_args: Sequence[str], workers: int):
-    """Beam's `PipelineOptions` from `--beam-options`' arguments; by default the DirectRunner with
-    `workers` processes (`--direct_num_workers`, multi-processing), which later arguments override.
-
-    >>> pipeline_options(["--runner=FlinkRunner"], 4).get_all_options()["runner"]  # doctest: +SKIP
-    'FlinkRunner'
-    """
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    defaults = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
-    return PipelineOptions(defaults + list(beam_args))
-
-
-def read_plan(path: str) -> Iterator[str]:
-    """The lines of the plan file, read through `fileio` (on the worker that gets the file's path)."""
-    with fileio.open_file(path, encoding="utf-8") as f:
-        yield from (line for line in f if line.strip())
 
 
 def _write_plan(output_dir: str, run: prepare.RunPlan) -> Tuple[str, int]:
@@ -131,9 +88,10 @@ def encode_planned_video(line: str, label_index: Dict[str, int],
     finally:
         if os.path.exists(chunk):
             os.remove(chunk)
-    Metrics.counter(METRICS_NAMESPACE, "videos_skipped" if result.error else "videos_encoded").inc()
-    Metrics.counter(METRICS_NAMESPACE, "clips").inc(result.clips)
-    Metrics.distribution(METRICS_NAMESPACE, "encode_ms").update(int(1000 * (time.monotonic() - started)))
+    Metrics.counter(beam_pipeline.METRICS_NAMESPACE, "videos_skipped" if result.error else "videos_encoded").inc()
+    Metrics.counter(beam_pipeline.METRICS_NAMESPACE, "clips").inc(result.clips)
+    encode_ms = int(1000 * (time.monotonic() - started))
+    Metrics.distribution(beam_pipeline.METRICS_NAMESPACE, "encode_ms").update(encode_ms)
     return item["shard"], (item["position"], dataclasses.replace(result, chunk_path=None), records)
 
 
@@ -159,18 +117,18 @@ def write_shard(keyed: Tuple[str, Iterable[Encoded]], output_dir: str, labels: L
     except BaseException:
         writer.abort()
         raise
-    Metrics.counter(METRICS_NAMESPACE, "shards_written").inc()
+    Metrics.counter(beam_pipeline.METRICS_NAMESPACE, "shards_written").inc()
     logging.info("Wrote %s: %d videos, %d clips", name, writer.state["videos"], writer.state["clips"])
     return name
 
 
 def _build(pipeline, plan_path: str, output_dir: str, run: prepare.RunPlan) -> None:
-    beam = _import_beam()
+    beam = beam_pipeline.import_beam()
     shards = {plan.name: (run.fingerprints[plan.name], len(plan.entries)) for plan in run.todo}
     _ = (
         pipeline
         | "PlanFile" >> beam.Create([plan_path])
-        | "ReadPlan" >> beam.FlatMap(read_plan)
+        | "ReadPlan" >> beam.FlatMap(beam_pipeline.read_plan)
         | "Spread" >> beam.Reshuffle()  # one worker reads the plan: without this, it would encode it all
         | "Encode" >> beam.Map(encode_planned_video, run.label_index(), run.params)
         | "ByShard" >> beam.GroupByKey()
@@ -178,43 +136,18 @@ def _build(pipeline, plan_path: str, output_dir: str, run: prepare.RunPlan) -> N
     )
 
 
-def _log_metrics(result) -> None:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    try:
-        metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    except NotImplementedError:  # runners that keep no metrics
-        return
-    counters = {c.key.metric.name: c.committed for c in metrics["counters"]}
-    encode = {d.key.metric.name: d.committed for d in metrics["distributions"]}.get("encode_ms")
-    logging.info("Beam: %s; encode time per video %s", counters,
-                 f"mean {encode.mean:.0f} ms, max {encode.max} ms" if encode and encode.count else "n/a")
-
-
-def _runner(pipeline_opts) -> str:
-    return pipeline_opts.get_all_options()["runner"] or "DirectRunner"
-
-
 def run_pipeline(options: prepare.PrepareOptions, run: prepare.RunPlan, pipeline_opts) -> None:
-    """Encodes and writes the shards of `run.todo` on the Beam runner of `pipeline_opts` (`pipeline_options`)."""
-    beam = _import_beam()
-    from apache_beam.runners.runner import PipelineState
-
+    """Encodes and writes the shards of `run.todo` on the Beam runner of `pipeline_opts`
+    (`beam_pipeline.pipeline_options`)."""
     plan_path, count = _write_plan(options.output_dir, run)
-    runner = _runner(pipeline_opts)
-    logging.info("Beam (%s): %d videos into %d shards", runner, count, len(run.todo))
-    started = time.monotonic()
+    logging.info("Beam (%s): %d videos into %d shards", beam_pipeline.runner_name(pipeline_opts), count,
+                 len(run.todo))
     try:
-        pipeline = beam.Pipeline(options=pipeline_opts)
-        _build(pipeline, plan_path, options.output_dir, run)
-        result = pipeline.run()
-        state = result.wait_until_finish()
+        result = beam_pipeline.run(pipeline_opts, lambda pipeline: _build(pipeline, plan_path, options.output_dir,
+                                                                          run))
     finally:
         fileio.remove(plan_path)
-    logging.info("Beam pipeline %s in %.1f s", state, time.monotonic() - started)
-    if state != PipelineState.DONE:
-        raise RuntimeError(f"the Beam pipeline ended in state {state}; see the runner's logs")
-    _log_metrics(result)
+    beam_pipeline.log_metrics(result)
 
 
 def prepare_dataset_beam(options: prepare.PrepareOptions, beam_args: Sequence[str] = ()) -> dict:
@@ -231,11 +164,12 @@ def prepare_dataset_beam(options: prepare.PrepareOptions, beam_args: Sequence[st
       BeamSetupError: Apache Beam is not installed, or a path on Dataflow is local.
       manifest.ManifestError: the manifest or input folder itself cannot be read.
     """
-    _import_beam()
-    pipeline_opts = pipeline_options(beam_args, options.num_workers())
-    _check_shared(_runner(pipeline_opts), [options.output_dir], "--output")
+    beam_pipeline.import_beam()
+    pipeline_opts = beam_pipeline.pipeline_options(beam_args, options.num_workers())
+    runner = beam_pipeline.runner_name(pipeline_opts)
+    beam_pipeline.check_shared(runner, [options.output_dir], "--output")
     run = prepare.plan_run(options)
-    _check_shared(_runner(pipeline_opts), [e.resolved for plan in run.todo for e in plan.entries], "the videos")
+    beam_pipeline.check_shared(runner, [e.resolved for plan in run.todo for e in plan.entries], "the videos")
     if run.todo:
         run_pipeline(options, run, pipeline_opts)
     return prepare.finish_run(options, run)

@@ -165,6 +165,21 @@ def shard_videos(shard: str, split: Optional[str]) -> Iterator[Tuple[dict, List[
         yield row, records
 
 
+def entry_row(entry: manifest.Entry) -> dict:
+    """The row of a video that a manifest entry names (its `clips` are added once it is embedded).
+
+    >>> entry_row(manifest.Entry("a.mp4", "/data/a.mp4", "cat", split="test", start=2.0))
+    {'id': 'a.mp4@2', 'path': 'a.mp4', 'label': 'cat', 'split': 'test'}
+    """
+    return {"id": video_id(entry.path, entry.start), "path": entry.path, "label": entry.label or None,
+            "split": entry.split}
+
+
+def empty_vectors(spaces: Dict[str, int]) -> Dict[str, np.ndarray]:
+    """`{space: [0, dim]}`: the vectors of a part without a video."""
+    return {space: np.zeros((0, dim), np.float32) for space, dim in spaces.items()}
+
+
 def _entry_videos(embedder: embedders.Embedder, entries: Sequence[manifest.Entry], workers: int,
                   errors: List[dict]) -> Iterator[Tuple[dict, List[bytes]]]:
     """(row, records) of each entry that decodes, in order, decoded by `workers` threads ahead; the others
@@ -182,8 +197,7 @@ def _entry_videos(embedder: embedders.Embedder, entries: Sequence[manifest.Entry
                 logging.warning("Skipped %s: %s", entry.path, reason)
                 errors.append({"path": entry.path, "reason": reason})
                 continue
-            yield {"id": video_id(entry.path, entry.start), "path": entry.path, "label": entry.label or None,
-                   "split": entry.split}, records
+            yield entry_row(entry), records
 
 
 def part_videos(embedder: embedders.Embedder, part: Part, workers: int,
@@ -230,8 +244,8 @@ def embed_part(embedder: embedders.Embedder, part: Part, workers: int = 1,
     if batch:
         flush()
     chunks = [chunk for chunk in chunks if chunk]
-    vectors = {space: np.concatenate([chunk[space] for chunk in chunks]) if chunks
-               else np.zeros((0, dim), np.float32) for space, dim in embedder.spaces.items()}
+    vectors = ({space: np.concatenate([chunk[space] for chunk in chunks]) for space in embedder.spaces} if chunks
+               else empty_vectors(embedder.spaces))
     return rows, vectors, errors
 
 
@@ -290,6 +304,18 @@ def todo_parts(output_dir: str, embedder: embedders.Embedder, plan: Plan) -> Lis
     return todo
 
 
+def plan_run(model_path: str, output_dir: str, inputs: EmbedInputs,
+             videos_per_part: int) -> Tuple[embedders.Embedder, Plan, List[Tuple[Part, str]]]:
+    """(the model's embedder, every part, the parts left to do with their fingerprints) of a run of either
+    runner; refuses an output folder that holds another model's embeddings."""
+    embedder = embedders.load_embedder(model_path)
+    _check_model(output_dir, embedder.info)
+    plan = plan_parts(inputs, videos_per_part)
+    todo = todo_parts(output_dir, embedder, plan)
+    logging.info("%s: %d of %d parts to embed (the others are complete)", output_dir, len(todo), len(plan.parts))
+    return embedder, plan, todo
+
+
 def embed(model_path: str, output_dir: str, inputs: EmbedInputs, videos_per_part: int = DEFAULT_VIDEOS_PER_PART,
           workers: int = 0) -> dict:
     """Embeds `inputs` with the model at `model_path` (export or run folder) into `output_dir`; resumes a
@@ -297,11 +323,7 @@ def embed(model_path: str, output_dir: str, inputs: EmbedInputs, videos_per_part
 
     `workers` threads decode videos (0: one per CPU core).
     """
-    embedder = embedders.load_embedder(model_path)
-    _check_model(output_dir, embedder.info)
-    plan = plan_parts(inputs, videos_per_part)
-    todo = todo_parts(output_dir, embedder, plan)
-    logging.info("%s: %d of %d parts to embed (the others are complete)", output_dir, len(todo), len(plan.parts))
+    embedder, plan, todo = plan_run(model_path, output_dir, inputs, videos_per_part)
     sizes = [part.size() for part, _ in todo]
     bar = progress.RateProgress(None if None in sizes else sum(sizes), desc="embed", unit="video")
     for part, fingerprint in todo:

@@ -14,8 +14,9 @@ Example:
 {'path': 'clip.mp4', 'top_k': [{'label': 'disk-left-high', 'score': 0.97}, {'label': 'disk-left-low', ...}]}
 """
 
+import json
 import os
-from typing import Iterator, List, Optional
+from typing import Iterable, Iterator, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -66,11 +67,15 @@ class Predictor:
         outputs = self._serve_examples(**{signatures.EXAMPLES: tf.constant(records)})
         return {key: value.numpy() for key, value in outputs.items()}
 
-    def probabilities(self, path: str, caption: str = "") -> np.ndarray:
-        """The video's class probabilities `[classes]` (the mean over its records)."""
+    def check_caption(self, caption: str) -> None:
+        """Raises `ValueError` for a caption given to a model that reads no text."""
         if caption and not self.reads_captions:
             raise ValueError(f"{self.model_dir} does not read text (modalities {self.metadata['modalities']}): "
                              "leave --caption out")
+
+    def probabilities(self, path: str, caption: str = "") -> np.ndarray:
+        """The video's class probabilities `[classes]` (the mean over its records)."""
+        self.check_caption(caption)
         return self.outputs(self.records(path, caption))[tensors.PROBABILITIES].mean(axis=0)
 
     def predict_file(self, path: str, top_k: int, caption: str = "") -> dict:
@@ -78,12 +83,17 @@ class Predictor:
 
         `caption` is used by models that read text (an empty one counts as no caption).
         """
-        probabilities = self.probabilities(path, caption)
-        best = np.argsort(-probabilities, kind="stable")[:top_k]
-        return {
-            "path": path,
-            "top_k": [{"label": self.labels[i], "score": round(float(probabilities[i]), 6)} for i in best],
-        }
+        return top_k_result(path, self.probabilities(path, caption), self.labels, top_k)
+
+
+def top_k_result(path: str, probabilities: np.ndarray, labels: List[str], top_k: int) -> dict:
+    """`{"path", "top_k": [{"label", "score"}...]}`: the `top_k` best of a video's probabilities.
+
+    >>> top_k_result("a.mp4", np.array([0.2, 0.7, 0.1]), ["x", "y", "z"], 2)
+    {'path': 'a.mp4', 'top_k': [{'label': 'y', 'score': 0.7}, {'label': 'x', 'score': 0.2}]}
+    """
+    best = np.argsort(-probabilities, kind="stable")[:top_k]
+    return {"path": path, "top_k": [{"label": labels[i], "score": round(float(probabilities[i]), 6)} for i in best]}
 
 
 def predict(model_dir: str, paths: List[str], top_k: int = 5, caption: str = "") -> Iterator[dict]:
@@ -94,3 +104,18 @@ def predict(model_dir: str, paths: List[str], top_k: int = 5, caption: str = "")
             yield predictor.predict_file(path, top_k, caption)
         except media.MediaError as error:
             yield {"path": path, "error": error.reason}
+
+
+def write_results(results: Iterable[dict], output: str) -> None:
+    """Writes `results` to `output` as JSON lines, one per video in order, under a temporary name until done.
+
+    >>> write_results(predict("exports/demo/1", ["a.mp4", "b.mp4"]), "predictions.jsonl")  # doctest: +SKIP
+    """
+    with fileio.atomic_open(output, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
+
+
+def read_results(path: str) -> Iterator[dict]:
+    """The results of a file that `write_results` wrote, in order."""
+    with fileio.open_file(path, encoding="utf-8") as f:
+        yield from (json.loads(line) for line in f if line.strip())
