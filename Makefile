@@ -10,13 +10,14 @@ VF := $(BIN)/videofusion
 EXP ?= demo
 DEMO_RAW := datasets/demo/raw
 DEMO_DATA := datasets/demo/records
+DATA ?= $(DEMO_DATA)
 DEMO_VIDEOS ?= 720
 # pytest-xdist processes: much of a test's time is single-threaded (imports, graph tracing).
 TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam install-search test lint demo data train pretrain evaluate export predict tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator clean
+.PHONY: install install-bench install-beam install-search test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval clean
 
 install: $(VENV)/.installed
 
@@ -62,13 +63,23 @@ export: install
 predict: install
 	$(VF) predict --model exports/$(EXP)/$$(ls exports/$(EXP) | grep -xE '[0-9]+' | sort -n | tail -n 1) --top-k 3 $(DEMO_RAW)/videos/00024_disk-left-low.mp4 $(DEMO_RAW)/videos/00035_cross-right-high.mp4
 
+# One embedding per video of DATA (prepared shards) → embeddings/$(EXP) (resumes an unfinished one).
+embed: install
+	$(VF) embed --model runs/$(EXP) --data $(DATA) --output embeddings/$(EXP)
+
+# The videos nearest a demo test video (a disk moving left, low tone), as JSON lines.
+search: install
+	$(VF) search --index embeddings/$(EXP) --top-k 5 $(DEMO_RAW)/videos/00024_disk-left-low.mp4
+
 demo: install
-	rm -rf $(DEMO_RAW) $(DEMO_DATA) runs/demo exports/demo
+	rm -rf $(DEMO_RAW) $(DEMO_DATA) runs/demo exports/demo embeddings/demo
 	$(MAKE) data
 	$(MAKE) train EXP=demo
 	$(MAKE) evaluate EXP=demo
 	$(MAKE) export EXP=demo
 	$(MAKE) predict EXP=demo
+	$(MAKE) embed EXP=demo
+	$(MAKE) search EXP=demo
 
 # Trains and evaluates every row of the model ablation on the demo data, then writes the table.
 ablation: data
@@ -95,6 +106,11 @@ bench-accelerator: install-bench data
 	$(BIN)/python benchmarks/bench_accelerator.py --size cpu --output results/accelerator.md
 	$(BIN)/python benchmarks/bench_input.py --output results/input.md
 
+# Retrieval quality (fused and pretrained spaces, demo and appearance sets) and the search index's cost
+# (about 40 minutes on 2 cores) → results/retrieval.md.
+bench-retrieval: install-beam install-search
+	$(BIN)/python benchmarks/bench_retrieval.py --output results/retrieval.md
+
 install-bench: $(VENV)/.installed-bench
 
 $(VENV)/.installed-bench: $(VENV)/.installed
@@ -119,4 +135,4 @@ tensorboard: install
 	$(BIN)/tensorboard --logdir runs
 
 clean:
-	rm -rf datasets/demo runs exports .pytest_cache
+	rm -rf datasets/demo runs exports embeddings .pytest_cache

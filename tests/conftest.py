@@ -160,7 +160,8 @@ def smoke_run(tmp_path_factory, demo_records):
 # listed counts as short; one that takes more than about 10 s belongs here.
 LONG_TESTS = [
     (300, ("tests/test_learning.py",)),
-    (235, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py")),  # smoke_run
+    (365, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py",
+           "tests/test_embed_search.py")),  # smoke_run
     (220, ("tests/test_end_to_end.py::test_text_model_serves_captions",)),
     (210, ("tests/test_models.py",)),
     (200, ("tests/test_frame_backbones.py",)),  # its weight_files; the training test is an entry of its own
@@ -182,7 +183,7 @@ LONG_TESTS = [
     (25, ("tests/test_beam.py",)),
     (120, ("tests/test_beam_inference.py",)),
     (20, ("tests/test_encoders.py", "tests/test_fusion.py")),
-    (150, ("tests/test_pretrain.py",)),  # its `pretrained` run; the two below build their own runs
+    (165, ("tests/test_pretrain.py",)),  # its `pretrained` run; the two below build their own runs
     (100, ("tests/test_pretrain.py::test_pretrain_killed_mid_epoch_resumes_and_ends_as_an_uninterrupted_run",)),
     (60, ("tests/test_pretrain.py::test_pretrain_runs_under_the_jax_backend",)),
     (15, ("tests/test_checkpoints.py",)),

@@ -31,3 +31,12 @@ def test_rate_progress_logs_its_count_when_closed(absl_lines, monkeypatch):
     bar.close()
     assert "prepare: 2/3 videos" in absl_lines.text
     assert "\r" not in sys.stderr.getvalue()
+
+
+def test_rate_progress_without_a_total_or_seconds_logs_items_per_second(absl_lines, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    bar = progress.RateProgress(total=None, desc="embed", unit="video")
+    bar.update()
+    bar.close()
+    assert "embed: 1/? videos" in absl_lines.text and "videos/s" in absl_lines.text
+    assert "video-seconds/s" not in absl_lines.text

@@ -1,10 +1,15 @@
-"""Serving: a finished run → a versioned SavedModel for TF Serving, and video files → labels through it.
+"""Serving: a finished run → a versioned SavedModel for TF Serving; videos → labels, embeddings and searches.
 
-In: a run folder (`models.load_run`) and, for `predict`, video files decoded as `ingest` decodes them.
-Out: `exports/NAME/VERSION/` (SavedModel with its labels) and JSON lines of predictions.
+In: a run folder (`models.load_run`, or a `pretrain` run for its modality spaces) or an export, and video
+files decoded as `ingest` decodes them, or prepared shards. Out: `exports/NAME/VERSION/` (SavedModel with
+its labels), JSON lines of predictions, embeddings folders and JSON lines of nearest videos.
 
 - `export`: the SavedModel and its version folder; `signatures`: its named signatures (frames + waveform
   [+ caption], serialized examples) with the training preprocessing inside;
 - `wordpiece`: the caption tokenizer in core TensorFlow ops, so that TF Serving needs no extra ops;
-- `predict`: `videofusion predict` over files.
+- `predict`: `videofusion predict` over files;
+- `embedders`: a model → vectors per space (`fused`; `audio`, `video`, `text` of a pretrained run);
+  `embed`: `videofusion embed` (planned parts, resumable); `embedding_folder`: the folder it writes;
+- `vector_index`: exact and FAISS nearest neighbours by cosine; `search`: `videofusion search`;
+- `beam_inference`, `beam_model`: `predict` and `embed` on Apache Beam (RunInference, TF model handler).
 """
