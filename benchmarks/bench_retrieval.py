@@ -4,9 +4,11 @@ run's modality spaces, on the demo and the appearance set; the approximate index
 For each set (`--sets`), with `experiments/demo.py` at 48 px and the product's command line:
 
 1. data: the demo (`videofusion demo-data` 720 videos + `prepare`, as `make data`, into `--work_dir`
-   unless `datasets/demo/records` is there) and the appearance set (`appearance_set.py`: a digit shown as
-   a glyph in 40 % of the clips, only sung in 40 %, both in 20 %; half its test clips in styles training
-   never saw; prepared at 48 px);
+   unless `datasets/demo/records` is there: its picture and sound share nothing, the sound tells only the
+   pitch), the appearance set (`appearance_set.py`: a digit shown as a glyph in 40 % of the clips, only
+   sung in 40 %, both in 20 %; half its test clips in styles training never saw) and the agreement set
+   (`agreement_set.py`: every clip shows and sings its digit, the direction only seen; 840 training
+   clips, 20 classes), the last two prepared at 48 px;
 2. runs, unless their model.keras is there: `supervised` (`videofusion train`, `--epochs`) and `pretrain`
    (`videofusion pretrain`, `--pretrain_epochs`; labels unused);
 3. `videofusion embed --split train,test` of each run: the fused space of the supervised run, the audio
@@ -35,6 +37,7 @@ from typing import Dict, List, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import agreement_set  # noqa: E402
 import ann_measurement  # noqa: E402
 import appearance_set  # noqa: E402
 import numpy as np  # noqa: E402
@@ -48,7 +51,7 @@ from videofusion.serving import embed, embedders, embedding_folder  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENT = os.path.join(REPO, "experiments", "demo.py")
 SHORT_SIDE = 48
-SETS = ("demo", "appearance")
+SETS = ("demo", "appearance", "agreement")
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "/tmp/vf_retrieval", "Folder for the sets, runs and embeddings.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the report here (Markdown).")
@@ -73,8 +76,10 @@ def ensure_data(work_dir: str, name: str) -> str:
     if not os.path.isfile(manifest):
         if name == "demo":
             cli("demo-data", "--output", raw, "--num-videos", "720", "--seed", "0")
-        else:
+        elif name == "appearance":
             appearance_set.write_appearance_set(raw)
+        else:
+            agreement_set.write_agreement_set(raw, num_train=840)
     if not os.path.isfile(os.path.join(records, prepared_folder.DATASET_FILE)):
         cli("prepare", "--manifest", manifest, "--output", records, "--fps", "10", "--short-side", str(SHORT_SIDE))
     return records
