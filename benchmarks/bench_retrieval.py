@@ -191,7 +191,8 @@ def report(figures: Dict) -> str:
             if key == "runs":
                 continue
             base, held_out = key.removesuffix("_held_out"), key.endswith("_held_out")
-            lines.append(f"| {name}{' (held-out styles)' if held_out else ''} | {ROW_NAMES[base]} | {value['queries']} "
+            where = f"{name} (held-out styles)" if held_out else name
+            lines.append(f"| {where} | {ROW_NAMES[base]} | {value['queries']} | "
                          + " | ".join(f"{value[m]:.3f} ({value['chance_' + m]:.3f})"
                                       for m in ("recall_at_1", "recall_at_5", "map")) + " |")
     lines += ["", "Runs: " + "; ".join(f"{name} {kind} {summary['epochs']} epochs"
