@@ -105,6 +105,15 @@ def test_embed_from_files_skips_bad_ones_reports_them_and_agrees_with_the_shards
     assert cosines.min() > 0.999, cosines
 
 
+def test_a_manifest_of_unusable_rows_gives_an_empty_folder_and_its_errors(run, tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,split\n,x,train\na.mp4,x,nosuchsplit\n")
+    summary = embed.embed(run[1], str(tmp_path / "out"), embed.EmbedInputs(manifest=str(manifest)))
+    assert summary["rows"] == 0 and summary["errors"] == 2 and summary["parts"] == []
+    with pytest.raises(search.QueryError, match="no video of"):
+        search.Searcher(str(tmp_path / "out")).search(search.Query(clip_id="a.mp4"))
+
+
 def test_a_killed_embed_resumes_without_redoing_its_finished_parts(run, demo_raw, tmp_path):
     root = os.path.dirname(demo_raw)
     manifest = tmp_path / "manifest.csv"

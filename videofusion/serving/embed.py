@@ -269,7 +269,8 @@ def finish(output_dir: str, embedder: embedders.Embedder, plan: Plan, inputs: Em
     if missing:
         raise RuntimeError(f"{output_dir}: parts {', '.join(missing[:5])} were not written")
     planned = {part.name for part in plan.parts}
-    for name in fileio.listdir(os.path.join(output_dir, embedding_folder.STATE_DIR)):
+    state_dir = os.path.join(output_dir, embedding_folder.STATE_DIR)
+    for name in fileio.listdir(state_dir) if fileio.isdir(state_dir) else []:
         stale = name.removesuffix(".json")
         if name.endswith(".json") and stale not in planned:
             embedding_folder.remove_part(output_dir, stale, embedder.spaces)

@@ -39,8 +39,11 @@ FORMAT_VERSION = 1
 
 
 def part_name(index: int) -> str:
-    """>>> part_name(3)
-    'part-00003'"""
+    """The name of part `index`.
+
+    >>> part_name(3)
+    'part-00003'
+    """
     return f"part-{index:05d}"
 
 
