@@ -1,0 +1,19 @@
+"""A cheaper model for devices and live streams: the demo's recipe at 32 px with a 32-wide model and
+concatenation instead of cross-modal attention (the settings are `videofusion.config.demo_config`'s,
+then these). Its accuracy and per-clip latency against `experiments/demo.py` are in the README
+("On device"), measured by `benchmarks/bench_edge.py`.
+
+    make train EXP=edge
+"""
+
+from videofusion.config import demo_config
+
+
+def get_config(arg: str = ""):
+    config = demo_config(arg)
+    if arg != "smoke":
+        config.data.image_size = 32
+        config.data.mel_bins = 32
+        config.model.update(dict(embed_dim=32, fusion="concat"))
+        config.train.epochs = 8
+    return config
