@@ -17,7 +17,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam install-search test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval clean
+.PHONY: install install-bench install-beam install-search install-litert test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval clean
 
 install: $(VENV)/.installed
 
@@ -30,9 +30,10 @@ $(VENV)/.installed: requirements.txt setup.py
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py) and of the
-# FAISS index (tests/test_vector_index.py) run too: `make test` installs the beam and faiss extras.
-test: install-beam install-search lint
+# The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py), of the
+# FAISS index (tests/test_vector_index.py) and of LiteRT (tests/test_litert.py) run too: `make test`
+# installs the beam, faiss and litert extras.
+test: install-beam install-search install-litert lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
@@ -129,6 +130,14 @@ install-search: $(VENV)/.installed-search
 
 $(VENV)/.installed-search: $(VENV)/.installed requirements-search.txt
 	$(BIN)/pip install --quiet -r requirements-search.txt
+	touch $@
+
+# The LiteRT interpreter for `videofusion export --format litert` and `predict` on .tflite models (the
+# `litert` extra), at requirements-litert.txt's pins.
+install-litert: $(VENV)/.installed-litert
+
+$(VENV)/.installed-litert: $(VENV)/.installed requirements-litert.txt
+	$(BIN)/pip install --quiet -r requirements-litert.txt
 	touch $@
 
 tensorboard: install

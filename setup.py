@@ -45,6 +45,10 @@ setuptools.setup(
         # `videofusion search` beyond serving.vector_index.EXACT_MAX_ROWS embeddings (FAISS IVF; its
         # dependencies, numpy and packaging, are pinned already): requirements-search.txt.
         "faiss": ["faiss-cpu==1.15.1"],
+        # `videofusion export --format litert` and `predict` on its .tflite models through the LiteRT interpreter
+        # (no TensorFlow on a device); its other dependencies (numpy, protobuf, flatbuffers, ml_dtypes) are
+        # pinned already: requirements-litert.txt.
+        "litert": ["ai-edge-litert==2.3.0"],
     },
     entry_points={"console_scripts": ["videofusion=videofusion.cli:main"]},
 )

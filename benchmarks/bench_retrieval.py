@@ -85,13 +85,13 @@ def ensure_data(work_dir: str, name: str) -> str:
     return records
 
 
-def ensure_runs(work_dir: str, name: str, records: str) -> Dict[str, str]:
-    """{"supervised": workdir, "pretrain": workdir} of set `name`, trained where not done yet."""
-    runs = {kind: os.path.join(work_dir, name, "runs", kind) for kind in ("supervised", "pretrain")}
+def ensure_runs(work_dir: str, name: str, records: str, kinds=("supervised", "pretrain")) -> Dict[str, str]:
+    """{"supervised": workdir, "pretrain": workdir} of set `name` (those of `kinds`), trained where not done yet."""
+    runs = {kind: os.path.join(work_dir, name, "runs", kind) for kind in kinds}
     common = ["--config", EXPERIMENT, f"--config.data.dir={records}", "--config.train.validation_dashboards=false"]
-    if not os.path.isfile(os.path.join(runs["supervised"], "model.keras")):
+    if "supervised" in runs and not os.path.isfile(os.path.join(runs["supervised"], "model.keras")):
         cli("train", *common, "--workdir", runs["supervised"], f"--config.train.epochs={_EPOCHS.value}")
-    if not os.path.isfile(os.path.join(runs["pretrain"], "model.keras")):
+    if "pretrain" in runs and not os.path.isfile(os.path.join(runs["pretrain"], "model.keras")):
         cli("pretrain", *common, "--workdir", runs["pretrain"], f"--config.pretrain.epochs={_PRETRAIN_EPOCHS.value}")
     return runs
 

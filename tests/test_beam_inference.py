@@ -22,6 +22,7 @@ from videofusion.config import demo_config
 from videofusion.contract import tensors
 from videofusion.ingest import prepare
 from videofusion.serving import embed, embedding_folder, export, predict
+from videofusion.serving.results import read_results
 
 pytest.importorskip("apache_beam", reason="the Beam runners need the beam extra: make install-beam")
 pytest.importorskip("tensorflow_hub", reason="Beam's TensorFlow model handler needs the beam extra's tensorflow-hub")
@@ -96,7 +97,7 @@ def test_predict_on_beam_gives_the_local_results_in_input_order(corpus, model, t
     scores = [r["top_k"][0]["score"] for r in local if "top_k" in r]
     assert len(set(scores)) == len(_GOOD)  # videos that a mix-up of their records would change
     assert os.listdir(output.parent) == ["predictions.jsonl"]  # the parts and the plan are gone
-    assert list(predict.read_results(str(output))) == beam
+    assert list(read_results(str(output))) == beam
 
     # The command line: the local runner writes the file that Beam wrote.
     command = [sys.executable, "-m", "videofusion.cli", "predict", "--model", export_dir, "--top-k", "2",
@@ -105,7 +106,7 @@ def test_predict_on_beam_gives_the_local_results_in_input_order(corpus, model, t
     assert finished.returncode == 1, finished.stderr[-3000:]  # some videos could not be decoded
     assert f"{len(_BAD)} of {len(paths)} videos could not be decoded" in finished.stderr
     assert finished.stdout == ""
-    _assert_same_results(list(predict.read_results(str(tmp_path / "local.jsonl"))), beam)
+    _assert_same_results(list(read_results(str(tmp_path / "local.jsonl"))), beam)
 
 
 def _folder(path):

@@ -219,35 +219,67 @@ def _export_flags():
     _workdir_flag()
     flags.DEFINE_string("output", None, "Export folder; the model goes to OUTPUT/<version>.", required=True)
     flags.DEFINE_integer("version", None, "Version folder to write (default: the next integer); never overwritten.")
+    flags.DEFINE_enum("format", "savedmodel", ["savedmodel", "litert"],
+                      "savedmodel: for TF Serving; litert: .tflite models (float32, float16, int8) and model.json "
+                      "for devices without TensorFlow (give it its own OUTPUT, e.g. exports/NAME/litert).")
+    flags.DEFINE_integer("calibration-clips", 64, "With --format litert: training clips that calibrate the int8 model.")
 
 
 def _export(_):
-    from videofusion.serving import export
+    if FLAGS["format"].value == "savedmodel":
+        from videofusion.serving import export
 
-    print(export.export(FLAGS.workdir, FLAGS["output"].value, FLAGS.version))
+        print(export.export(FLAGS.workdir, FLAGS["output"].value, FLAGS.version))
+        return
+    from videofusion.serving import litert_export
+
+    try:
+        print(litert_export.export_litert(FLAGS.workdir, FLAGS["output"].value, FLAGS.version,
+                                          FLAGS["calibration-clips"].value))
+    except ValueError as error:  # a run the LiteRT export can't take
+        raise _Mistake(str(error)) from error
 
 
 def _predict_flags():
-    flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
+    flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION), or a LiteRT export "
+                        "(its folder or one of its .tflite files; no TensorFlow needed).", required=True)
     flags.DEFINE_integer("top-k", 5, "Labels to print per video.")
+    flags.DEFINE_enum("variant", None, ["float32", "float16", "int8"],
+                      "The model of a LiteRT export folder to run (default: float32).")
     flags.DEFINE_string("caption", "", "A caption for every video (models that read text only).")
     flags.DEFINE_string("output", None, "Write the JSON lines to this file (atomically) instead of stdout.")
     _runner_flags("this process", "the DirectRunner with one process per CPU core")
 
 
+def _local_predictions(paths: List[str], top_k: int, caption: str):
+    """`predict`'s results in this process: through the LiteRT interpreter for a LiteRT export (TensorFlow
+    is not imported), else through the SavedModel."""
+    from videofusion.serving import litert_model
+
+    if not litert_model.is_litert(FLAGS.model):
+        from videofusion.serving import predict
+
+        return predict.predict(FLAGS.model, paths, top_k, caption)
+    if caption:
+        raise app.UsageError("--caption: a LiteRT model reads no text")
+    from videofusion.serving import litert_predict
+
+    return litert_predict.predict(FLAGS.model, paths, top_k, FLAGS.variant)
+
+
 def _predict_results(paths: List[str], scratch: str):
     """`predict`'s results, in the order of `paths`, on the runner that --runner names; with --output
     they are in that file (the Beam runner writes to a file in `scratch` without it)."""
-    from videofusion.serving import predict
+    from videofusion.serving.results import read_results, write_results
 
     beam_args, output = _beam_args(), FLAGS["output"].value
     top_k, caption = FLAGS["top-k"].value, FLAGS.caption
     if beam_args is None:
-        results = predict.predict(FLAGS.model, paths, top_k, caption)
+        results = _local_predictions(paths, top_k, caption)
         if output is None:
             return results
-        predict.write_results(results, output)
-        return predict.read_results(output)
+        write_results(results, output)
+        return read_results(output)
     from videofusion.serving import beam_inference
 
     try:
@@ -520,11 +552,18 @@ def _stderr_without(dropped: re.Pattern):
 
 
 def _import_tensorflow() -> None:
-    """Imports TensorFlow and looks for its devices without its start-up lines, unless TF_CPP_MIN_LOG_LEVEL=0."""
+    """Imports TensorFlow and looks for its devices without its start-up lines, unless TF_CPP_MIN_LOG_LEVEL=0.
+
+    Without TensorFlow it does nothing: a verb that needs it fails at its own import, and `predict` on a
+    LiteRT model does not need it.
+    """
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
         return
     with _stderr_without(_TF_START_UP_LINE):
-        import tensorflow as tf
+        try:
+            import tensorflow as tf
+        except ImportError:
+            return
 
         tf.config.list_physical_devices()  # cuInit, but no device initialised: tf.distribute can still set them up
 

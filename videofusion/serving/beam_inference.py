@@ -14,8 +14,8 @@ video's record vectors with `embed.average_records` and writes the part with
 `embedding_folder.write_part` (fingerprint, rows, errors), after which the launcher writes
 `embeddings.json` and `errors.jsonl` with `embed.finish`, so either runner resumes a run of the other;
 `predict` averages a video's record probabilities and writes its parts' results
-(`predict.top_k_result`), which the launcher joins into the `--output` file, in input order, as the
-local runner writes it (`predict.write_results`). A file that can't be decoded is reported as locally
+(`results.top_k_result`), which the launcher joins into the `--output` file, in input order, as the
+local runner writes it (`results.write_results`). A file that can't be decoded is reported as locally
 (`{"path", "error"}`, an `errors.jsonl` line); a video that fails in any other way on a worker is
 reported with the exception, and the others go on.
 
@@ -51,6 +51,7 @@ from videofusion.contract import tensors
 from videofusion.ingest import beam_pipeline, clip_encoder, manifest, media
 from videofusion.ingest.beam_pipeline import BeamSetupError
 from videofusion.serving import beam_model, embed, embedding_folder, predict
+from videofusion.serving.results import read_results, top_k_result, write_results
 
 PLAN_FILE = "beam-plan.jsonl"
 BATCH_RECORDS = 32  # RunInference's largest batch, in records (as the local embedder's batches)
@@ -175,8 +176,8 @@ def write_prediction_part(keyed: Tuple[str, dict], output: str, labels: List[str
             results.append({"path": row["path"], "error": error})
         else:
             probabilities = _stack(outputs)[tensors.PROBABILITIES].mean(axis=0)  # as `Predictor.probabilities`
-            results.append(predict.top_k_result(row["path"], probabilities, labels, top_k))
-    predict.write_results(results, part_results_path(output, name))
+            results.append(top_k_result(row["path"], probabilities, labels, top_k))
+    write_results(results, part_results_path(output, name))
     return name
 
 
@@ -245,7 +246,7 @@ def predict_beam(model_dir: str, paths: Sequence[str], output: str, top_k: int =
                  beam_args: Sequence[str] = (), workers: int = 0,
                  videos_per_part: int = embed.DEFAULT_VIDEOS_PER_PART) -> Iterator[dict]:
     """`predict.predict` on Beam: writes the results to `output` (JSON lines, in the order of `paths`, the
-    file `predict.write_results` writes) and returns them, read back from it.
+    file `results.write_results` writes) and returns them, read back from it.
 
     Args:
       model_dir: an export (`exports/NAME/VERSION`); on a cluster, a path the workers open too.
@@ -273,12 +274,12 @@ def predict_beam(model_dir: str, paths: Sequence[str], output: str, top_k: int =
             write = functools.partial(write_prediction_part, output=output, labels=predictor.labels, top_k=top_k)
             _run(pipeline_opts, part_results_path(output, "beam-plan"), parts,
                  predictor.params, caption, _model_handler(model_dir, beam_model.load_classifier), write)
-        predict.write_results(itertools.chain.from_iterable(map(predict.read_results, part_files)), output)
+        write_results(itertools.chain.from_iterable(map(read_results, part_files)), output)
     finally:
         for path in part_files:
             if fileio.exists(path):
                 fileio.remove(path)
-    return predict.read_results(output)
+    return read_results(output)
 
 
 def embed_beam(model_path: str, output_dir: str, inputs: embed.EmbedInputs,

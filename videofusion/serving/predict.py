@@ -14,9 +14,8 @@ Example:
 {'path': 'clip.mp4', 'top_k': [{'label': 'disk-left-high', 'score': 0.97}, {'label': 'disk-left-low', ...}]}
 """
 
-import json
 import os
-from typing import Iterable, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -25,6 +24,7 @@ from videofusion import fileio
 from videofusion.contract import modalities, tensors
 from videofusion.ingest import clip_encoder, media
 from videofusion.serving import export, signatures
+from videofusion.serving.results import top_k_result
 
 
 def encode_params(decoding: dict) -> clip_encoder.EncodeParams:
@@ -86,16 +86,6 @@ class Predictor:
         return top_k_result(path, self.probabilities(path, caption), self.labels, top_k)
 
 
-def top_k_result(path: str, probabilities: np.ndarray, labels: List[str], top_k: int) -> dict:
-    """`{"path", "top_k": [{"label", "score"}...]}`: the `top_k` best of a video's probabilities.
-
-    >>> top_k_result("a.mp4", np.array([0.2, 0.7, 0.1]), ["x", "y", "z"], 2)
-    {'path': 'a.mp4', 'top_k': [{'label': 'y', 'score': 0.7}, {'label': 'x', 'score': 0.2}]}
-    """
-    best = np.argsort(-probabilities, kind="stable")[:top_k]
-    return {"path": path, "top_k": [{"label": labels[i], "score": round(float(probabilities[i]), 6)} for i in best]}
-
-
 def predict(model_dir: str, paths: List[str], top_k: int = 5, caption: str = "") -> Iterator[dict]:
     """Yields one result per path; a file that can't be decoded yields `{"path", "error"}`."""
     predictor = Predictor(model_dir)
@@ -104,18 +94,3 @@ def predict(model_dir: str, paths: List[str], top_k: int = 5, caption: str = "")
             yield predictor.predict_file(path, top_k, caption)
         except media.MediaError as error:
             yield {"path": path, "error": error.reason}
-
-
-def write_results(results: Iterable[dict], output: str) -> None:
-    """Writes `results` to `output` as JSON lines, one per video in order, under a temporary name until done.
-
-    >>> write_results(predict("exports/demo/1", ["a.mp4", "b.mp4"]), "predictions.jsonl")  # doctest: +SKIP
-    """
-    with fileio.atomic_open(output, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
-
-
-def read_results(path: str) -> Iterator[dict]:
-    """The results of a file that `write_results` wrote, in order."""
-    with fileio.open_file(path, encoding="utf-8") as f:
-        yield from (json.loads(line) for line in f if line.strip())
