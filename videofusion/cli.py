@@ -309,7 +309,7 @@ def _predict(argv):
 
 def _embed_flags():
     from videofusion.contract import prepared_folder
-    from videofusion.serving import embed
+    from videofusion.serving import embedding_folder  # no TensorFlow before `_import_tensorflow` hides its lines
 
     flags.DEFINE_string("model", None, "An export (exports/NAME/VERSION) or a run folder of `train` or `pretrain`.",
                         required=True)
@@ -318,7 +318,7 @@ def _embed_flags():
     flags.DEFINE_list("split", list(prepared_folder.SPLITS), "With --data: the splits to embed.")
     flags.DEFINE_string("manifest", None, "Instead of --data: a CSV manifest of videos (path[,label,...]).")
     flags.DEFINE_string("input-dir", None, "Instead of --data: ROOT/<label>/<video> folders.")
-    flags.DEFINE_integer("videos-per-part", embed.DEFAULT_VIDEOS_PER_PART,
+    flags.DEFINE_integer("videos-per-part", embedding_folder.DEFAULT_VIDEOS_PER_PART,
                          "Videos of a manifest, folder or file list per part (the unit of resuming).", lower_bound=1)
     flags.DEFINE_integer("workers", 0, "Decoding threads, or with --runner beam the DirectRunner's processes "
                          "(0: one per CPU core).", lower_bound=0)
@@ -355,13 +355,13 @@ def _embed(argv):
 
 
 def _search_flags():
-    from videofusion.serving import search, vector_index
+    from videofusion.serving import vector_index  # no TensorFlow before `_import_tensorflow` hides its lines
 
     flags.DEFINE_string("index", None, "An embeddings folder (`videofusion embed --output`).", required=True)
     flags.DEFINE_string("id", None, "Instead of a video file: the id of a video of the folder (or its file name).")
     flags.DEFINE_string("caption", None, "Instead of a video file: a caption (a folder with a text space).")
-    flags.DEFINE_enum("query-modality", search.ALL, list(search.QUERY_MODALITIES),
-                      "Which of the query video's modalities counts: all, its sound only, its frames only.")
+    flags.DEFINE_string("query-modality", "all", "Which of the query video's modalities counts: all, audio (its "
+                        "sound only) or video (its frames only).")
     flags.DEFINE_string("space", None, "The gallery's space (default: fused, else video).")
     flags.DEFINE_integer("top-k", 10, "Videos to return per query.", lower_bound=1)
     flags.DEFINE_enum("index-kind", "auto", list(vector_index.KINDS),

@@ -244,7 +244,7 @@ def _inputs_of(parts: Sequence[embed.Part]) -> List[str]:
 
 def predict_beam(model_dir: str, paths: Sequence[str], output: str, top_k: int = 5, caption: str = "",
                  beam_args: Sequence[str] = (), workers: int = 0,
-                 videos_per_part: int = embed.DEFAULT_VIDEOS_PER_PART) -> Iterator[dict]:
+                 videos_per_part: int = embedding_folder.DEFAULT_VIDEOS_PER_PART) -> Iterator[dict]:
     """`predict.predict` on Beam: writes the results to `output` (JSON lines, in the order of `paths`, the
     file `results.write_results` writes) and returns them, read back from it.
 
@@ -283,7 +283,7 @@ def predict_beam(model_dir: str, paths: Sequence[str], output: str, top_k: int =
 
 
 def embed_beam(model_path: str, output_dir: str, inputs: embed.EmbedInputs,
-               videos_per_part: int = embed.DEFAULT_VIDEOS_PER_PART, workers: int = 0,
+               videos_per_part: int = embedding_folder.DEFAULT_VIDEOS_PER_PART, workers: int = 0,
                beam_args: Sequence[str] = ()) -> dict:
     """`embed.embed` on Beam: the same folder (parts, `embeddings.json`, `errors.jsonl`), and either runner
     resumes the other's run; returns what it wrote to `embeddings.json`.

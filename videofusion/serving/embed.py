@@ -38,8 +38,6 @@ from videofusion.contract import prepared_folder, record_schema
 from videofusion.ingest import manifest, media
 from videofusion.serving import embedders, embedding_folder
 
-DEFAULT_VIDEOS_PER_PART = 256
-
 
 @dataclasses.dataclass(frozen=True)
 class EmbedInputs:
@@ -95,7 +93,7 @@ class Plan:
     problems: List[manifest.Problem]
 
 
-def plan_parts(inputs: EmbedInputs, videos_per_part: int = DEFAULT_VIDEOS_PER_PART) -> Plan:
+def plan_parts(inputs: EmbedInputs, videos_per_part: int = embedding_folder.DEFAULT_VIDEOS_PER_PART) -> Plan:
     """The parts of `inputs`; raises `FileNotFoundError` / `manifest.ManifestError` for inputs that can't be read."""
     if inputs.data_dir:
         shards = [(split, path) for split in inputs.splits for path in _shards_or_none(inputs.data_dir, split)]
@@ -317,8 +315,8 @@ def plan_run(model_path: str, output_dir: str, inputs: EmbedInputs,
     return embedder, plan, todo
 
 
-def embed(model_path: str, output_dir: str, inputs: EmbedInputs, videos_per_part: int = DEFAULT_VIDEOS_PER_PART,
-          workers: int = 0) -> dict:
+def embed(model_path: str, output_dir: str, inputs: EmbedInputs,
+          videos_per_part: int = embedding_folder.DEFAULT_VIDEOS_PER_PART, workers: int = 0) -> dict:
     """Embeds `inputs` with the model at `model_path` (export or run folder) into `output_dir`; resumes a
     run that stopped; returns what it wrote to `embeddings.json`.
 

@@ -36,6 +36,7 @@ SUMMARY_FILE = "embeddings.json"
 ERRORS_FILE = "errors.jsonl"
 STATE_DIR = ".embed"
 FORMAT_VERSION = 1
+DEFAULT_VIDEOS_PER_PART = 256  # videos of a manifest, class folders or a file list per part (`embed`)
 
 
 def part_name(index: int) -> str:
