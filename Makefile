@@ -17,7 +17,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam install-search install-litert test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval clean
+.PHONY: install install-bench install-beam install-search install-litert test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval bench-edge clean
 
 install: $(VENV)/.installed
 
@@ -111,6 +111,13 @@ bench-accelerator: install-bench data
 # (about 40 minutes on 2 cores) → results/retrieval.md.
 bench-retrieval: install-beam install-search
 	$(BIN)/python benchmarks/bench_retrieval.py --output results/retrieval.md
+
+# LiteRT's float32, float16 and int8 models against the SavedModel (parity, size, latency on 1 core) for the
+# demo, the appearance set and the edge configuration → results/edge.md.
+bench-edge: install-litert
+	test -f runs/demo/model.keras || $(MAKE) demo
+	test -f runs/edge/model.keras || $(MAKE) train evaluate EXP=edge
+	$(BIN)/python benchmarks/bench_edge.py --runs edge=runs/edge --output results/edge.md
 
 install-bench: $(VENV)/.installed-bench
 
