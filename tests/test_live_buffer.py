@@ -33,7 +33,7 @@ def test_old_frames_are_dropped_or_with_block_the_decoder_waits_for_the_reader()
     decoder.start()
     assert blocking.wait(3, timeout=5) == 3 and blocking.frames_count == 3  # blocked 3 frames ahead
     blocking.window(2)
-    decoder.join(5)
+    decoder.join(0.5)
     assert blocking.frames_count == 5 and decoder.is_alive()
     blocking.end()
     decoder.join(5)
