@@ -352,8 +352,8 @@ def _stage_timers(stages: collections.Counter):
     # `drain` runs within `push` and `finish` (not wrapped, so not counted twice; the one more call for
     # a span with an end falls in the rest).
     wrapped = [(media, "_picture", "scale_colour"), (clip_encoder, "encode_bgr_jpeg", "jpeg"),
-               (media._AudioTrack, "push", "audio"), (media._AudioTrack, "finish", "audio"),
-               (media._AudioTrack, "take", "audio"), (record_schema, "encode_clip_parts", "records"),
+               (media.AudioTrack, "push", "audio"), (media.AudioTrack, "finish", "audio"),
+               (media.AudioTrack, "take", "audio"), (record_schema, "encode_clip_parts", "records"),
                (tfrecord_writer, "frame_parts", "records")]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in wrapped]
 

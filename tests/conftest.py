@@ -160,8 +160,8 @@ def smoke_run(tmp_path_factory, demo_records):
 # listed counts as short; one that takes more than about 10 s belongs here.
 LONG_TESTS = [
     (300, ("tests/test_learning.py",)),
-    (365, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py",
-           "tests/test_embed_search.py")),  # smoke_run
+    (390, ("tests/test_export.py", "tests/test_dashboards.py", "tests/test_evaluate_outputs.py",
+           "tests/test_embed_search.py", "tests/test_stream.py")),  # smoke_run
     (220, ("tests/test_end_to_end.py::test_text_model_serves_captions",)),
     (210, ("tests/test_models.py",)),
     (200, ("tests/test_frame_backbones.py",)),  # its weight_files; the training test is an entry of its own

@@ -143,13 +143,13 @@ def test_pictures_made_in_batches_are_those_made_one_by_one(tone_video, monkeypa
 def test_decoded_frames_waiting_for_their_picture_are_bounded(tmp_path, monkeypatch):
     """At most `_PICTURE_BATCH_FRAMES` decoded frames wait for their picture, and fewer large ones."""
     waiting = []
-    original = media._FrameSampler.make_pictures
+    original = media.FrameSampler.make_pictures
 
     def make_pictures(self):
         waiting.append(len(self._waiting))
         original(self)
 
-    monkeypatch.setattr(media._FrameSampler, "make_pictures", make_pictures)
+    monkeypatch.setattr(media.FrameSampler, "make_pictures", make_pictures)
     monkeypatch.setattr(media, "_PICTURE_BATCH_PIXELS", 64 * 48 * 3)  # 3 frames of the 64×48 video
     path = write_video(tmp_path / "a.mp4", num_frames=50)
     assert len(media.read_media(path, fps=25, short_side=24).frames) == 50
@@ -161,13 +161,13 @@ def test_a_span_stops_decoding_at_its_end_though_audio_is_queued(tmp_path, monke
     still wait in the queue (they are drained to see whether they cover the span)."""
     monkeypatch.setattr(media, "_DRAIN_SAMPLES", 10**9)  # never drained by `push`
     pushed = []
-    original = media._FrameSampler.push
+    original = media.FrameSampler.push
 
     def push(self, frame, time_s, duration_s):
         pushed.append(time_s)
         return original(self, frame, time_s, duration_s)
 
-    monkeypatch.setattr(media._FrameSampler, "push", push)
+    monkeypatch.setattr(media.FrameSampler, "push", push)
     path = write_video(tmp_path / "long.mp4", num_frames=250, audio_seconds=10.0)  # 10 s
     (segment,) = media.iter_segments(path, fps=10, short_side=24, start_s=1.0, end_s=2.0)
     assert len(segment.frames) == 10 and len(segment.waveform) == 16000

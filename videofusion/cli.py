@@ -307,6 +307,49 @@ def _predict(argv):
         sys.exit(1)
 
 
+def _stream_flags():
+    from videofusion.serving import live_source, stream
+
+    default, source = stream.StreamOptions(), live_source.SourceOptions()
+    flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
+    flags.DEFINE_float("hop", default.hop_s, "Seconds of stream between two windows.")
+    flags.DEFINE_float("window", None, "Seconds of a window (default: the model's clip, num_frames × stride / fps).")
+    flags.DEFINE_integer("top-k", default.top_k, "Labels to print per window.")
+    flags.DEFINE_float("smoothing", default.smoothing,
+                       "Weight of the past in an exponential moving average of the scores over windows (0: none).")
+    flags.DEFINE_boolean("realtime", source.realtime, "Play a file at its own speed (--norealtime: as fast as the "
+                         "model goes, every window); a camera or network stream is always real time.")
+    flags.DEFINE_float("timeout", source.timeout_s, "Seconds without data after which a live source is reopened.")
+    flags.DEFINE_integer("max-retries", source.max_retries,
+                         "Reopenings of a live source in a row (after 1, 2, 4... s) before giving up.")
+
+
+def _stream(argv):
+    from videofusion.serving import live_source, stream
+
+    if len(argv) != 2:
+        raise app.UsageError("give one SOURCE: a video file, a camera (/dev/video0 or 0) or a stream URL")
+    source_options = live_source.SourceOptions(realtime=FLAGS.realtime, timeout_s=FLAGS.timeout,
+                                               max_retries=FLAGS["max-retries"].value)
+    options = stream.StreamOptions(FLAGS.hop, FLAGS["top-k"].value, FLAGS.smoothing, source_options)
+    try:
+        live = stream.Stream(argv[1], stream.load_model(FLAGS.model, FLAGS.window), options)
+    except (ValueError, live_source.SourceError) as error:
+        raise _Mistake(str(error), 1 if isinstance(error, ValueError) else 2) from error
+    try:
+        for result in live.results():
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+    except KeyboardInterrupt:
+        logging.info("interrupted")
+    except live_source.SourceError as error:
+        raise _Mistake(str(error)) from error
+    finally:
+        live.close()
+        logging.info("%s: %s", argv[1], json.dumps(live.summary.figures()))
+    if live.summary.ended.startswith("gave up"):
+        sys.exit(2)
+
+
 def _embed_flags():
     from videofusion.contract import prepared_folder
     from videofusion.serving import embedding_folder  # no TensorFlow before `_import_tensorflow` hides its lines
@@ -481,6 +524,10 @@ VERBS = {
                     "videofusion predict --model exports/demo/1 --top-k 3 "
                     "datasets/demo/raw/videos/00024_disk-left-low.mp4",
                     arguments="VIDEO [VIDEO ...]", uses_tensorflow=True),
+    "stream": Verb(_stream_flags, _stream,
+                   "top-k labels of a live stream, camera or file, window by window, as JSON lines",
+                   "videofusion stream --model exports/demo/1 --hop 0.5 rtsp://127.0.0.1:8554/live",
+                   arguments="SOURCE", uses_tensorflow=True),
     "embed": Verb(_embed_flags, _embed, "one embedding per video in each of a model's spaces → an embeddings folder",
                   "videofusion embed --model exports/demo/1 --data datasets/demo/records --output embeddings/demo",
                   arguments="[VIDEO ...]", uses_tensorflow=True),

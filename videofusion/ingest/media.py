@@ -98,7 +98,7 @@ _PICTURE_BATCH_PIXELS = 1 << 23
 
 
 class _Output:
-    """A kept frame, then (once `_FrameSampler.make_pictures` has run) what `frame_fn` made of it."""
+    """A kept frame, then (once `FrameSampler.make_pictures` has run) what `frame_fn` made of it."""
 
     __slots__ = ("frame", "value")
 
@@ -106,8 +106,11 @@ class _Output:
         self.frame, self.value = frame, None
 
 
-class _FrameSampler:
+class FrameSampler:
     """Turns timestamped frames into frames at `fps` from `origin_s`, by presentation time.
+
+    Used by `iter_segments` and by live streams (`serving/live_source.py`), which call `make_pictures`
+    after every push so that no frame waits for the batch.
 
     Its outputs are `_Output`s, made into pictures by `make_pictures` every few kept frames (at most
     `_PICTURE_BATCH_FRAMES`) and before a segment is handed out.
@@ -207,8 +210,12 @@ def _float_mono(frame: av.AudioFrame) -> Optional[np.ndarray]:
     return planes[0].copy() if channels == 1 else (planes[0] + planes[1]) * _SQRT1_2
 
 
-class _AudioTrack:
+class AudioTrack:
     """Mono float32 samples on the video's clock, kept only until the segments that need them are out.
+
+    `chunk` (default `_RESAMPLE_CHUNK`) is how many source samples are resampled at a time, and a
+    quarter of how many are queued before that work starts: a live stream (`serving/live_source.py`)
+    asks for small chunks, so that its sound arrives with little delay.
 
     Decoded frames are downmixed to mono at their own rate (`_float_mono`, else FFmpeg), gathered, and
     resampled by FFmpeg `_RESAMPLE_CHUNK` source samples at a time. `push` only queues a frame: the
@@ -218,8 +225,9 @@ class _AudioTrack:
     stage of `bench_prepare` went from 0.067 to 0.044 CPU s per minute of video).
     """
 
-    def __init__(self, sample_rate: int):
+    def __init__(self, sample_rate: int, chunk: Optional[int] = None):
         self.sample_rate = sample_rate
+        self._chunk = chunk or _RESAMPLE_CHUNK  # a live stream resamples small chunks: less delay
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         self._downmixer: Optional[av.AudioResampler] = None  # FFmpeg's, for what `_float_mono` does not take
         self._source: List[np.ndarray] = []  # mono samples at `_source_rate`, not resampled yet
@@ -287,7 +295,7 @@ class _AudioTrack:
             self.seen = True
         self._queue.append(frame)
         self._queued += frame.samples
-        if self._source_count + self._queued >= _DRAIN_SAMPLES:
+        if self._source_count + self._queued >= _DRAIN_SAMPLES * self._chunk // _RESAMPLE_CHUNK:
             self.drain()
 
     def drain(self):
@@ -300,7 +308,7 @@ class _AudioTrack:
             for mono in self._mono(frame):
                 self._source.append(mono)
                 self._source_count += len(mono)
-            if self._source_count >= _RESAMPLE_CHUNK:
+            if self._source_count >= self._chunk:
                 self._resample()
 
     def finish(self):
@@ -323,13 +331,13 @@ class _AudioTrack:
         return waveform
 
 
-def _time_base(stream) -> Optional[float]:
+def stream_time_base(stream) -> Optional[float]:
     """The stream's time base as a float: multiplying every frame's `pts` by the `Fraction` cost more
     than the rest of the frame's bookkeeping."""
     return float(stream.time_base) if stream.time_base is not None else None
 
 
-def _frame_time(frame, time_base: Optional[float], index: int, stream) -> float:
+def frame_time(frame, time_base: Optional[float], index: int, stream) -> float:
     if frame.pts is not None and time_base is not None:
         return frame.pts * time_base
     return index / float(stream.average_rate or 25)
@@ -360,7 +368,7 @@ def _declared_duration(container, stream) -> tuple:
 class _Segmenter:
     """Collects output frames into segments and pairs each with its audio window."""
 
-    def __init__(self, sampler: _FrameSampler, audio: Optional[_AudioTrack], sample_rate: int, frames_per_segment: int):
+    def __init__(self, sampler: FrameSampler, audio: Optional[AudioTrack], sample_rate: int, frames_per_segment: int):
         self._sampler = sampler
         self._audio = audio
         self._sample_rate = sample_rate
@@ -461,7 +469,7 @@ def iter_segments(
         raise MediaError(path, f"cannot decode: {error}") from error  # of ours must not pass for a bad file
 
 
-def _stream_start(stream) -> float:
+def stream_start(stream) -> float:
     if stream.start_time is not None and stream.time_base is not None:
         return float(stream.start_time * stream.time_base)
     return 0.0
@@ -487,22 +495,22 @@ def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s
         video.thread_type = "AUTO"
         video.codec_context.thread_count = threads
         audio_stream = container.streams.audio[0] if container.streams.audio else None
-        origin = _stream_start(video) + (start_s or 0.0)
+        origin = stream_start(video) + (start_s or 0.0)
         if start_s:
             container.seek(int(origin / video.time_base), stream=video, backward=True, any_frame=False)
-        end = None if end_s is None else _stream_start(video) + end_s
-        sampler = _FrameSampler(fps, short_side, frame_fn, origin, end, pixel_format)
-        audio = _AudioTrack(sample_rate) if audio_stream is not None else None
+        end = None if end_s is None else stream_start(video) + end_s
+        sampler = FrameSampler(fps, short_side, frame_fn, origin, end, pixel_format)
+        audio = AudioTrack(sample_rate) if audio_stream is not None else None
         per_segment = max(1, int(round(max_clip_seconds * fps))) if max_clip_seconds else math.inf
         segments = _Segmenter(sampler, audio, sample_rate, per_segment)
-        video_time_base = _time_base(video)
-        audio_time_base = _time_base(audio_stream) if audio_stream is not None else None
+        video_time_base = stream_time_base(video)
+        audio_time_base = stream_time_base(audio_stream) if audio_stream is not None else None
         decoded = 0
         video_index = video.index
         for packet in container.demux([s for s in (video, audio_stream) if s is not None]):
             if packet.stream_index == video_index:
                 for frame in packet.decode():
-                    time_s = _frame_time(frame, video_time_base, decoded, video)
+                    time_s = frame_time(frame, video_time_base, decoded, video)
                     duration = frame.duration * video_time_base if frame.duration and video_time_base else None
                     segments.add(sampler.push(frame, time_s, duration))
                     decoded += 1
@@ -528,7 +536,7 @@ def _decode(path, fps, short_side, sample_rate, max_clip_seconds, start_s, end_s
         yield from segments.ready(flush=True)
 
 
-def _span_end_sample(sampler: _FrameSampler, sample_rate: int) -> int:
+def _span_end_sample(sampler: FrameSampler, sample_rate: int) -> int:
     return int(round(sampler.emitted * sampler.step * sample_rate))
 
 
@@ -537,7 +545,7 @@ def _check_complete(path, container, video, sampler):
     declared, exact = _declared_duration(container, video)
     if declared is None or sampler.stopped_at_end:
         return
-    decoded_end = sampler.origin - _stream_start(video) + sampler.emitted * sampler.step
+    decoded_end = sampler.origin - stream_start(video) + sampler.emitted * sampler.step
     if exact:
         tolerance = max(_TRUNCATION_TOLERANCE_S, 2 * sampler.step)
     else:

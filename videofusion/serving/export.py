@@ -84,7 +84,8 @@ def export(workdir: str, output_dir: str, version: Optional[int] = None) -> str:
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
         metadata = {"videofusion_version": videofusion.__version__, "labels": labels,
-                    "num_frames": config.data.num_frames, "modalities": config.model.modalities,
+                    "num_frames": config.data.num_frames, "stride": config.data.stride,
+                    "modalities": config.model.modalities,
                     **decoding(config)}
         fileio.write_json(os.path.join(staging, METADATA_FILE), metadata)
         os.replace(staging, target)

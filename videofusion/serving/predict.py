@@ -54,7 +54,8 @@ class Predictor:
         self.model_dir = model_dir
         self.metadata = fileio.read_json(metadata_path)
         self.labels = list(self.metadata["labels"])
-        self._serve_examples = tf.saved_model.load(model_dir).signatures["serve_examples"]
+        self.model = tf.saved_model.load(model_dir)
+        self._serve_examples = self.model.signatures["serve_examples"]
         self.reads_captions = modalities.TEXT in [m.strip() for m in self.metadata["modalities"].split(",")]
         self.params = encode_params(self.metadata)
 
