@@ -31,9 +31,10 @@ $(VENV)/.installed: requirements.txt setup.py
 	touch $@
 
 # The linter first (ruff.toml), then the tests; those of the Beam runner (tests/test_beam.py), of the
-# FAISS index (tests/test_vector_index.py) and of LiteRT (tests/test_litert.py) run too: `make test`
-# installs the beam, faiss and litert extras.
-test: install-beam install-search install-litert lint
+# FAISS index (tests/test_vector_index.py), of LiteRT (tests/test_litert.py) and of live streams served by
+# FFmpeg (tests/test_stream.py: the bench extra's static ffmpeg) run too: `make test` installs the beam,
+# faiss, litert and bench extras.
+test: install-beam install-search install-litert install-bench lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install

@@ -134,3 +134,24 @@ def test_bad_input_gets_a_clear_error(exported, tmp_path):
     (foreign / litert_model.SIDECAR).write_text("{}")
     with pytest.raises(ValueError, match="not a videofusion LiteRT sidecar"):
         litert_model.LiteRTModel(str(foreign))
+
+
+def test_a_stream_runs_the_litert_model_as_it_runs_the_saved_model(exported, demo_raw):
+    from videofusion.ingest import media
+    from videofusion.serving import stream
+
+    _, saved, lite = exported
+    video = os.path.join(os.path.dirname(demo_raw), "videos", sorted(os.listdir(
+        os.path.join(os.path.dirname(demo_raw), "videos")))[0])
+    reference, on_device = stream.load_model(saved), stream.load_model(lite, variant="float32")
+    assert on_device.window_frames == reference.window_frames and on_device.labels == reference.labels
+    decoded = media.read_media(video, fps=reference.fps, short_side=reference.short_side)
+    frames = np.stack(decoded.frames)[: reference.window_frames]
+    waveform = decoded.waveform[: int(round(len(frames) / reference.fps * reference.sample_rate))]
+    np.testing.assert_allclose(on_device.classify(frames, waveform), reference.classify(frames, waveform), atol=1e-4)
+    options = stream.StreamOptions(hop_s=0.1, top_k=2, source=stream.SourceOptions(realtime=False))
+    live = stream.Stream(video, on_device, options)
+    results = list(live.results())
+    live.close()
+    assert results and live.summary.ended == "end of file"
+    assert all(result["top_k"][0]["label"] in on_device.labels for result in results)

@@ -311,7 +311,10 @@ def _stream_flags():
     from videofusion.serving import live_source, stream
 
     default, source = stream.StreamOptions(), live_source.SourceOptions()
-    flags.DEFINE_string("model", None, "An exported SavedModel folder (exports/NAME/VERSION).", required=True)
+    flags.DEFINE_string("model", None, "An export: a SavedModel (exports/NAME/VERSION) or a LiteRT folder or "
+                        ".tflite file (export --format litert).", required=True)
+    flags.DEFINE_enum("variant", None, ["float32", "float16", "int8"], "With a LiteRT folder: the model to run "
+                      "(default float32).")
     flags.DEFINE_float("hop", default.hop_s, "Seconds of stream between two windows.")
     flags.DEFINE_float("window", None, "Seconds of a window (default: the model's clip, num_frames × stride / fps).")
     flags.DEFINE_integer("top-k", default.top_k, "Labels to print per window.")
@@ -333,7 +336,7 @@ def _stream(argv):
                                                max_retries=FLAGS["max-retries"].value)
     options = stream.StreamOptions(FLAGS.hop, FLAGS["top-k"].value, FLAGS.smoothing, source_options)
     try:
-        live = stream.Stream(argv[1], stream.load_model(FLAGS.model, FLAGS.window), options)
+        live = stream.Stream(argv[1], stream.load_model(FLAGS.model, FLAGS.window, FLAGS.variant), options)
     except (ValueError, live_source.SourceError) as error:
         raise _Mistake(str(error), 1 if isinstance(error, ValueError) else 2) from error
     try:

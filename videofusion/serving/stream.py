@@ -37,6 +37,7 @@ from absl import logging
 from videofusion.contract import tensors
 from videofusion.serving.live_buffer import LiveBuffer
 from videofusion.serving.live_source import LiveSource, SourceOptions
+from videofusion.serving.results import top_k_result
 
 # Frames may run this far ahead of the sound before a window goes without it (a lost audio track).
 AUDIO_GRACE_S = 1.0
@@ -57,27 +58,41 @@ class StreamModel:
     window_frames: int
 
 
-def load_model(model_dir: str, window_s: Optional[float] = None) -> StreamModel:
-    """The SavedModel export `model_dir` as a `StreamModel`, through its `serving_default` signature.
+def _window_frames(model_path: str, fps: float, num_frames: int, stride: Optional[int],
+                   window_s: Optional[float]) -> int:
+    """Frames of a window: `window_s` seconds, else the model's clip (`num_frames × stride`)."""
+    if window_s:
+        return max(1, int(round(window_s * fps)))
+    if stride is None:
+        logging.warning("%s does not record its clip's frame stride: windows of %d frames (stride 1); "
+                        "pass --window SECONDS (num_frames × stride / fps) if it was trained otherwise",
+                        model_path, num_frames)
+    return num_frames * (stride or 1)
+
+
+def load_model(model_path: str, window_s: Optional[float] = None, variant: Optional[str] = None) -> StreamModel:
+    """A SavedModel export (through its `serving_default` signature) or a LiteRT export (a folder with
+    `model.json` or one of its `.tflite` files; `variant` float32, float16 or int8, through the LiteRT
+    interpreter and `edge_views.eval_views`, no TensorFlow) as a `StreamModel`.
 
     The window is the model's clip (`num_frames × stride` frames, from the export's metadata), or
-    `window_s` seconds. An export without the stride (before 0.5) counts stride 1, and says so.
+    `window_s` seconds. A SavedModel export without the stride (before 0.5) counts stride 1, and says so.
     """
+    from videofusion.serving import litert_model
+
+    if litert_model.is_litert(model_path):
+        return _litert_model(model_path, window_s, variant)
+    if variant:
+        raise ValueError(f"--variant {variant} is for LiteRT models; {model_path} is a SavedModel export")
     import tensorflow as tf  # here, not at the top: the command's flags and help go without TensorFlow
 
     from videofusion.serving import predict
 
-    predictor = predict.Predictor(model_dir)
+    predictor = predict.Predictor(model_path)
     metadata = predictor.metadata
     fps = float(metadata["fps"])
-    if window_s:
-        window_frames = max(1, int(round(window_s * fps)))
-    else:
-        if "stride" not in metadata:
-            logging.warning("%s does not record its clip's frame stride: windows of %d frames (stride 1); "
-                            "pass --window SECONDS (num_frames × stride / fps) if it was trained otherwise",
-                            model_dir, metadata["num_frames"])
-        window_frames = int(metadata["num_frames"]) * int(metadata.get("stride", 1))
+    stride = metadata.get("stride")
+    window_frames = _window_frames(model_path, fps, int(metadata["num_frames"]), stride and int(stride), window_s)
     loaded = predictor.model  # held here: its variables live as long as the object
 
     def classify(frames: np.ndarray, waveform: np.ndarray) -> np.ndarray:
@@ -85,6 +100,20 @@ def load_model(model_dir: str, window_s: Optional[float] = None) -> StreamModel:
         return outputs[tensors.PROBABILITIES].numpy()[0]
 
     return StreamModel(classify, predictor.labels, fps, int(metadata["sample_rate"]), int(metadata["short_side"]),
+                       window_frames)
+
+
+def _litert_model(model_path: str, window_s: Optional[float], variant: Optional[str]) -> StreamModel:
+    from videofusion.serving import edge_views, litert_model
+
+    model = litert_model.LiteRTModel(model_path, variant)
+    spec = model.view_spec
+    window_frames = _window_frames(model_path, spec.fps, spec.num_frames, spec.stride, window_s)
+
+    def classify(frames: np.ndarray, waveform: np.ndarray) -> np.ndarray:
+        return model.probabilities(edge_views.eval_views(len(frames), lambda indices: frames[indices], waveform, spec))
+
+    return StreamModel(classify, model.labels, spec.fps, spec.sample_rate, int(model.decoding["short_side"]),
                        window_frames)
 
 
@@ -144,9 +173,6 @@ class Stream:
         if not (options.source.realtime or self._source.is_file):
             raise ValueError(f"{source} is live: only a file can be read faster than real time")
         self.summary = StreamSummary(self._hop / model.fps)
-        from videofusion.serving.predict import top_k_result  # with TensorFlow, as `load_model`
-
-        self._top_k_result = top_k_result
 
     def results(self) -> Iterator[dict]:
         """Yields one result per classified window until the source ends or `close` is called.
@@ -175,7 +201,7 @@ class Stream:
             self._last_inference = time.monotonic() - started
             smoothed = probabilities if smoothed is None else (
                 self._options.smoothing * smoothed + (1 - self._options.smoothing) * probabilities)
-            top_k = self._top_k_result(self._source_name, smoothed, self._model.labels, self._options.top_k)
+            top_k = top_k_result(self._source_name, smoothed, self._model.labels, self._options.top_k)
             latency = time.monotonic() - window.arrival
             self._count(skipped, latency)
             yield {"source": self._source_name, "window": index, "start": round(window.start_s, 3),
