@@ -17,7 +17,7 @@ TEST_WORKERS ?= 2
 
 ABLATION := frame frame_pooled_cnn frame_avg lstm transformer audio fusion_concat fusion_cross_attention fusion_bottleneck
 
-.PHONY: install install-bench install-beam install-search install-litert test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval bench-edge clean
+.PHONY: install install-bench install-beam install-search install-litert test lint demo data train pretrain evaluate export predict embed search tensorboard ablation bench bench-appearance bench-pretrain bench-accelerator bench-retrieval bench-edge bench-stream clean
 
 install: $(VENV)/.installed
 
@@ -119,6 +119,14 @@ bench-edge: install-litert
 	test -f runs/demo/model.keras || $(MAKE) demo
 	test -f runs/edge/model.keras || $(MAKE) train evaluate EXP=edge
 	$(BIN)/python benchmarks/bench_edge.py --runs edge=runs/edge --output results/edge.md
+
+# `videofusion stream` on 60 s of demo videos played at real speed, hop 0.5 and 1 s, with a new export of the
+# demo run (its metadata has the clip's stride) → results/stream.md.
+bench-stream: install-bench
+	test -f runs/demo/model.keras || $(MAKE) demo
+	$(MAKE) export EXP=demo
+	$(BIN)/python benchmarks/bench_stream.py --output results/stream.md \
+		--model exports/demo/$$(ls exports/demo | grep -xE '[0-9]+' | sort -n | tail -n 1)
 
 install-bench: $(VENV)/.installed-bench
 

@@ -28,7 +28,8 @@ from absl import app, flags
 from videofusion import fileio
 from videofusion.serving import stream
 
-flags.DEFINE_string("model", "exports/demo/1", "An exported SavedModel folder.")
+flags.DEFINE_string("model", "exports/demo/1", "An export: a SavedModel folder, or a LiteRT folder or .tflite file.")
+flags.DEFINE_enum("variant", None, ["float32", "float16", "int8"], "With a LiteRT folder: the model to run.")
 flags.DEFINE_float("window", None, "Seconds of a window (default: the export's clip).")
 flags.DEFINE_string("videos", "datasets/demo/raw/videos/*.mp4", "Videos of the same size and codecs, concatenated.")
 flags.DEFINE_float("seconds", 60.0, "Length of the stream.")
@@ -84,8 +85,9 @@ def table(figures: dict, hops) -> str:
 
 
 def main(_):
-    model = stream.load_model(FLAGS.model, FLAGS.window)
-    figures = {"model": FLAGS.model, "window_frames": model.window_frames, "cpus": os.cpu_count()}
+    model = stream.load_model(FLAGS.model, FLAGS.window, FLAGS.variant)
+    figures = {"model": FLAGS.model, "variant": FLAGS.variant, "window_frames": model.window_frames,
+               "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as scratch:
         source = concatenated(FLAGS.videos, FLAGS.seconds, scratch)
         figures["stream_s"] = round(stream_seconds(source), 2)
