@@ -147,3 +147,47 @@ def test_ctrl_c_ends_the_command_with_its_summary(tmp_path, export_dir):
     assert all(json.loads(line)["window"] > 0 for line in out.splitlines())
     summary = json.loads(re.search(r"\{.*\}$", err.strip().splitlines()[-1]).group())
     assert summary["ended"] == "stopped" and summary["windows"] >= 1
+
+
+def _model_like(model, classify):
+    """`model` (a `StreamModel`) with another `classify`: the interface a stream runs, not a mock of PyAV."""
+    return stream.StreamModel(classify, model.labels, model.fps, model.sample_rate, model.short_side,
+                              model.window_frames)
+
+
+def test_a_model_slower_than_the_hop_skips_windows_and_says_so_once(video, model, caplog):
+    def slow(frames, waveform):
+        time.sleep(0.35)  # every inference takes more than the 0.1-s hop
+        return model.classify(frames, waveform)
+
+    caplog.set_level(logging.WARNING, logger="absl")
+    started = time.monotonic()
+    results, live = run_stream(video, _model_like(model, slow), hop_s=0.1)
+    assert time.monotonic() - started < 3.0 + 1.5  # kept pace with the 3-s file instead of falling behind
+    assert live.summary.skipped > 0 and sum(r["skipped"] for r in results) == live.summary.skipped
+    assert len(results) + live.summary.skipped == live.summary.windows + live.summary.skipped
+    indices = [r["window"] for r in results]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices) and max(indices) >= 15
+    assert len([r for r in caplog.records if "skipping to the newest" in r.getMessage()]) == 1
+
+
+def test_smoothing_is_an_exponential_moving_average_of_the_windows_scores(video, model):
+    picks = [0, 1, 1, 2, 0]  # the class each window's model output is sure of
+    one_hots = iter(np.eye(len(model.labels), dtype=np.float32)[picks])
+
+    def sure(frames, waveform):  # the warm-up's black frames get a uniform output
+        return next(one_hots) if frames.any() else np.full(len(model.labels), 1 / len(model.labels), np.float32)
+
+    live = stream.Stream(video, _model_like(model, sure), stream.StreamOptions(
+        hop_s=0.5, top_k=len(model.labels), smoothing=0.5, source=SourceOptions(realtime=False)))
+    try:
+        results = list(live.results())
+    finally:
+        live.close()
+    assert len(results) == len(picks)
+    expected = None
+    for pick, result in zip(picks, results):
+        one_hot = np.eye(len(model.labels))[pick]
+        expected = one_hot if expected is None else 0.5 * expected + 0.5 * one_hot
+        scores = {item["label"]: item["score"] for item in result["top_k"]}
+        assert [scores[label] for label in model.labels] == pytest.approx(expected, abs=1e-6)
