@@ -192,6 +192,9 @@ def test_the_search_command_prints_json_lines_and_says_what_is_wrong(collection,
     bad = subprocess.run(VF + ["search", "--index", collection.folder, "--query-modality", "audio", video],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no audio space" in bad.stderr
+    wrong = subprocess.run(VF + ["search", "--index", collection.folder, "--query-modality", "sound", video],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 1 and "--query-modality must be one of all, audio, video" in wrong.stderr
 
 
 def test_the_approximate_index_agrees_with_exact_search_and_is_kept_in_the_folder(collection):

@@ -418,6 +418,8 @@ def _search_flags():
 def _search(argv):
     from videofusion.serving import search
 
+    if FLAGS["query-modality"].value not in search.QUERY_MODALITIES:
+        raise app.UsageError(f"--query-modality must be one of {', '.join(search.QUERY_MODALITIES)}")
     try:
         queries = [search.Query(video=path, modality=FLAGS["query-modality"].value) for path in argv[1:]]
         if FLAGS.id is not None:

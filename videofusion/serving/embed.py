@@ -21,9 +21,11 @@ Example:
 (720, {'fused': 128})
 """
 
+import collections
 import concurrent.futures
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -180,8 +182,8 @@ def empty_vectors(spaces: Dict[str, int]) -> Dict[str, np.ndarray]:
 
 def _entry_videos(embedder: embedders.Embedder, entries: Sequence[manifest.Entry], workers: int,
                   errors: List[dict]) -> Iterator[Tuple[dict, List[bytes]]]:
-    """(row, records) of each entry that decodes, in order, decoded by `workers` threads ahead; the others
-    go to `errors` (path, reason)."""
+    """(row, records) of each entry that decodes, in order, decoded by `workers` threads at most 2 × `workers`
+    videos ahead (a part of long videos is not held in memory at once); the others go to `errors`."""
 
     def decode(entry):
         try:
@@ -189,8 +191,17 @@ def _entry_videos(embedder: embedders.Embedder, entries: Sequence[manifest.Entry
         except media.MediaError as error:
             return None, error.reason
 
-    with concurrent.futures.ThreadPoolExecutor(max(workers, 1)) as pool:
-        for entry, (records, reason) in zip(entries, pool.map(decode, entries)):
+    workers = max(workers, 1)
+    pending = iter(entries)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        ahead = collections.deque((entry, pool.submit(decode, entry))
+                                  for entry in itertools.islice(pending, 2 * workers))
+        while ahead:
+            entry, future = ahead.popleft()
+            following = next(pending, None)
+            if following is not None:
+                ahead.append((following, pool.submit(decode, following)))
+            records, reason = future.result()
             if reason is not None:
                 logging.warning("Skipped %s: %s", entry.path, reason)
                 errors.append({"path": entry.path, "reason": reason})
