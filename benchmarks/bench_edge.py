@@ -18,6 +18,7 @@ ways (`videofusion export`, `--format savedmodel|litert`) and measured on every 
 Figures go to the last line (one JSON object) and, with `--output`, a Markdown report.
 """
 
+import hashlib
 import json
 import os
 import statistics
@@ -65,8 +66,11 @@ def runs_to_measure() -> Dict[str, Tuple[str, str]]:
 
 
 def exports(name: str, run: str, data: str) -> Tuple[str, str]:
-    """(SavedModel, LiteRT folder) of `run`, exported into `--work_dir`/edge/`name` unless there already."""
-    root = os.path.join(bench_retrieval._WORK_DIR.value, "edge", name)
+    """(SavedModel, LiteRT folder) of `run`, exported into `--work_dir`/edge/`name`/<hash of its model.keras>
+    unless there already (a run trained again gets exports of its own)."""
+    with open(os.path.join(run, "model.keras"), "rb") as f:
+        model_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+    root = os.path.join(bench_retrieval._WORK_DIR.value, "edge", name, model_hash)
     saved, lite = os.path.join(root, "savedmodel", "1"), os.path.join(root, "litert", "1")
     if not os.path.isdir(saved):
         export.export(run, os.path.dirname(saved), version=1)
