@@ -18,7 +18,6 @@ ways (`videofusion export`, `--format savedmodel|litert`) and measured on every 
 Figures go to the last line (one JSON object) and, with `--output`, a Markdown report.
 """
 
-import hashlib
 import json
 import os
 import statistics
@@ -42,7 +41,7 @@ from absl import app, flags, logging  # noqa: E402
 from videofusion import fileio, models  # noqa: E402
 from videofusion.contract import prepared_folder, record_schema, tensors  # noqa: E402
 from videofusion.data import pipeline  # noqa: E402
-from videofusion.serving import edge_views, export, litert_export, litert_model, litert_predict  # noqa: E402
+from videofusion.serving import edge_views, embedders, export, litert_export, litert_model, litert_predict  # noqa: E402
 
 _DEMO_RUN = flags.DEFINE_string("demo_run", os.path.join(bench_retrieval.REPO, "runs", "demo"), "The demo's run.")
 _DEMO_DATA = flags.DEFINE_string("demo_data", os.path.join(bench_retrieval.REPO, "datasets", "demo", "records"),
@@ -68,8 +67,7 @@ def runs_to_measure() -> Dict[str, Tuple[str, str]]:
 def exports(name: str, run: str, data: str) -> Tuple[str, str]:
     """(SavedModel, LiteRT folder) of `run`, exported into `--work_dir`/edge/`name`/<hash of its model.keras>
     unless there already (a run trained again gets exports of its own)."""
-    with open(os.path.join(run, "model.keras"), "rb") as f:
-        model_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+    model_hash = embedders.file_fingerprint(os.path.join(run, "model.keras"))
     root = os.path.join(bench_retrieval._WORK_DIR.value, "edge", name, model_hash)
     saved, lite = os.path.join(root, "savedmodel", "1"), os.path.join(root, "litert", "1")
     if not os.path.isdir(saved):

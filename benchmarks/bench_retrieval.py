@@ -126,10 +126,6 @@ def held_out_ids(work_dir: str) -> set:
     return {path for path, (_, styles) in appearance_set.read_clip_types(raw).items() if styles == "held_out"}
 
 
-def _rows(queries, query_labels, gallery, gallery_labels) -> Dict[str, float]:
-    return retrieval.class_retrieval(queries, query_labels, gallery, gallery_labels)
-
-
 def measure_set(work_dir: str, name: str) -> Dict[str, Dict]:
     """{row name: class-retrieval figures} of one set (rows `<space>_<query>_to_<gallery>[_held_out]`)."""
     records = ensure_data(work_dir, name)
@@ -140,6 +136,7 @@ def measure_set(work_dir: str, name: str) -> Dict[str, Dict]:
         subsets["_held_out"] = held_out_ids(work_dir)
     fused = embedded(work_dir, name, runs["supervised"], records)
     silent_ids, silent = frames_only_queries(runs["supervised"], records)
+    silent_row = {clip: row for row, clip in enumerate(silent_ids)}
     pretrained = embedded(work_dir, name, runs["pretrain"], records)
     for collection, rows in ((fused, (("fused", "fused", "clip_to_clip"),)),
                              (pretrained, (("video", "video", "pretrained_video_to_video"),
@@ -151,11 +148,12 @@ def measure_set(work_dir: str, name: str) -> Dict[str, Dict]:
         for suffix, kept in subsets.items():
             chosen = test if kept is None else test[[i for i, clip in enumerate(ids) if clip in kept]]
             for query_space, gallery_space, row in rows:
-                figures[row + suffix] = _rows(collection.vectors(query_space)[chosen], labels[chosen],
-                                              collection.vectors(gallery_space)[train], labels[train])
+                figures[row + suffix] = retrieval.class_retrieval(
+                    collection.vectors(query_space)[chosen], labels[chosen],
+                    collection.vectors(gallery_space)[train], labels[train])
             if collection is fused:
-                order = [silent_ids.index(collection.rows[i]["id"]) for i in chosen]
-                figures["fused_frames_only_to_clip" + suffix] = _rows(
+                order = [silent_row[collection.rows[i]["id"]] for i in chosen]
+                figures["fused_frames_only_to_clip" + suffix] = retrieval.class_retrieval(
                     silent[order], labels[chosen], collection.vectors("fused")[train], labels[train])
     figures["runs"] = {kind: _run_summary(run) for kind, run in runs.items()}
     return figures

@@ -372,7 +372,7 @@ def _embed_flags():
 
 
 def _embed(argv):
-    from videofusion.ingest import manifest
+    from videofusion.ingest import beam_pipeline, manifest  # beam_pipeline imports Beam only when it runs
     from videofusion.serving import embed
 
     sources = [name for name, given in (("--data", FLAGS.data), ("--manifest", FLAGS.manifest),
@@ -388,14 +388,10 @@ def _embed(argv):
         if beam_args is None:
             summary = embed.embed(*arguments)
         else:
-            from videofusion.ingest import beam_pipeline
             from videofusion.serving import beam_inference
 
-            try:
-                summary = beam_inference.embed_beam(*arguments, beam_args=beam_args)
-            except beam_pipeline.BeamSetupError as error:
-                raise _Mistake(str(error)) from error
-    except manifest.ManifestError as error:
+            summary = beam_inference.embed_beam(*arguments, beam_args=beam_args)
+    except (manifest.ManifestError, beam_pipeline.BeamSetupError) as error:
         raise _Mistake(str(error)) from error
     print(json.dumps({key: summary[key] for key in ("rows", "errors", "spaces")}))
 

@@ -107,7 +107,8 @@ def _black_jpeg() -> bytes:
     return clip_encoder.encode_jpeg(np.zeros((16, 16, 3), np.uint8))
 
 
-def _file_fingerprint(path: str) -> str:
+def file_fingerprint(path: str) -> str:
+    """The first 16 hex digits of the SHA-256 of a file (read in 1 MiB blocks): a model file's version."""
     digest = hashlib.sha256()
     with fileio.open_file(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -129,7 +130,7 @@ def _run_embedder(workdir: str) -> Embedder:
     model = keras.models.load_model(paths.model, compile=False)
     chosen = modalities.parse(config.model.modalities)
     params = predict.encode_params(export.decoding(config))
-    version = f"model.keras@{_file_fingerprint(paths.model)}"
+    version = f"model.keras@{file_fingerprint(paths.model)}"
     if not pretraining.is_pretraining_model(model):
         module = export.serving_module(workdir, config, model)
         info = ModelInfo(fileio.absolute(workdir), RUN, version, chosen, run_folder.load_labels(workdir))
